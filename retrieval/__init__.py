@@ -1,0 +1,1 @@
+"""Articles -> chunks -> index -> search -> cited answers."""
