@@ -23,11 +23,6 @@ class Chunk:
     text: str
     sentences: tuple[tuple[int, int], ...]  # absolute offsets into the article text
 
-    @property
-    def embed_text(self) -> str:
-        """Titles carry the topic; prepending it helps chunks that never name it."""
-        return f"{self.title}\n{self.text}"
-
 
 def _word_count(text: str) -> int:
     return len(text.split())

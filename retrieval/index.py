@@ -148,7 +148,7 @@ def _replace_articles(conn, changed: list[Article], removed: list[str], chunked:
                     chunk.start,
                     chunk.end,
                     json.dumps(chunk.sentences),
-                    vector_key(model, chunk.embed_text),
+                    vector_key(model, chunk.text),
                     json.dumps([vector_key(model, t) for t in _sentence_texts(article, chunk)]),
                 ),
             )
@@ -207,7 +207,7 @@ def build(
             texts = {}
             for article in changed:
                 for chunk in chunked[article.id]:
-                    texts[vector_key(encoder.name, chunk.embed_text)] = chunk.embed_text
+                    texts[vector_key(encoder.name, chunk.text)] = chunk.text
                     for sentence in _sentence_texts(article, chunk):
                         texts[vector_key(encoder.name, sentence)] = sentence
             report.embedded = _embed_missing(conn, encoder, texts, progress)

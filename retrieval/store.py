@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from retrieval.text import query_terms
 
 DB_NAME = "index.sqlite"
 SCHEMA_VERSION = 1
@@ -43,32 +44,12 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
 );
 """
 
-STOPWORDS = frozenset(
-    """a about above after again against all am an and any are as at be because been before being
-    below between both but by can could did do does doing down during each few for from further had
-    has have having he her here hers herself him himself his how i if in into is it its itself just
-    me more most my myself no nor not now of off on once only or other our ours ourselves out over
-    own same she should so some such than that the their theirs them themselves then there these
-    they this those through to too under until up very was we were what when where which while who
-    whom why will with would you your yours yourself yourselves tell know please""".split()
-)
-
-
 class IndexProblem(RuntimeError):
     """An index that is missing, corrupt, or built differently; the message says how to fix it."""
 
 
 def vector_key(model: str, text: str) -> str:
     return hashlib.sha256(f"{model}\0{text}".encode("utf-8")).hexdigest()
-
-
-def query_terms(text: str) -> list[str]:
-    """Lower-cased content words, in order, without duplicates."""
-    seen: dict[str, None] = {}
-    for word in re.findall(r"\w+", text.lower()):
-        if word not in STOPWORDS and (len(word) > 1 or word.isdigit()):
-            seen.setdefault(word, None)
-    return list(seen)
 
 
 def faiss_path(folder: Path, generation: int) -> Path:

@@ -1,0 +1,51 @@
+"""Answer -> text for a terminal: colour when it is one, plain text when piped."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+
+from retrieval.answer import Answer, Citation
+
+RESET, BOLD, DIM, UNDERLINE, YELLOW, CYAN = "\033[0m", "\033[1m", "\033[2m", "\033[4m", "\033[33m", "\033[36m"
+
+
+class Style:
+    def __init__(self, colour: bool):
+        self.colour = colour and not os.environ.get("NO_COLOR")
+
+    def __call__(self, text: str, *codes: str) -> str:
+        return f"{''.join(codes)}{text}{RESET}" if self.colour and codes else text
+
+
+def _wrap(text: str, indent: str = "", width: int = 100) -> str:
+    return textwrap.fill(" ".join(text.split()), width=width, initial_indent=indent, subsequent_indent=indent)
+
+
+def render_answer(answer: Answer, style: Style) -> str:
+    if answer.kind == "not_found":
+        return style(_wrap(answer.text), YELLOW)
+    if not answer.citations:
+        return _wrap(answer.text)
+    lines = [_wrap(answer.text), "", style("Sources:", BOLD)]
+    for c in answer.citations:
+        lines.append(f"  {style(f'[{c.n}]', BOLD, CYAN)} {c.title} {style(f'({c.article})', DIM)}")
+        lines.append(_wrap(f"“{c.quote}”", indent="      "))
+    return "\n".join(lines)
+
+
+def render_passage(citation: Citation, style: Style) -> str:
+    """The whole passage a quote came from, with the quote marked."""
+    start = citation.start - citation.passage_start
+    end = citation.end - citation.passage_start
+    before, quote, after = citation.passage[:start], citation.passage[start:end], citation.passage[end:]
+    marked = style(quote, BOLD, UNDERLINE) if style.colour else f"»{quote}«"
+    header = f"{style(f'[{citation.n}]', BOLD, CYAN)} {citation.title} {style(f'({citation.article}, characters {citation.start}-{citation.end})', DIM)}"
+    body = " ".join(f"{before}{marked}{after}".split())
+    return f"{header}\n{textwrap.fill(body, width=100, initial_indent='    ', subsequent_indent='    ')}"
+
+
+def render_sources(answer: Answer | None, style: Style) -> str:
+    if answer is None or not answer.citations:
+        return "No sources yet: ask a question first."
+    return "\n\n".join(render_passage(c, style) for c in answer.citations)

@@ -1,0 +1,168 @@
+"""Ask the articles from a terminal: `python -m bot.repl`, or `--json` for scripts."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+from bot.render_terminal import Style, render_answer, render_sources
+from bot.startup import add_corpus_options, prepare
+from retrieval.answer import Answer, Answerer
+from retrieval.conversation import Conversation
+from retrieval.store import IndexProblem
+
+HELP = """Ask a question about the articles and press Enter. Answers quote the articles; [n] points at a source.
+  /sources   show the full passages behind the last answer
+  /reset     forget the conversation (follow-up questions start fresh)
+  /help      this text
+  /quit      leave (Ctrl-D and Ctrl-C work too)"""
+
+log = logging.getLogger("bot.repl")
+
+
+def answer_json(answer: Answer, latency_ms: float) -> dict:
+    return {
+        "question": answer.question,
+        "answer": answer.text,
+        "abstained": answer.abstained,
+        "citations": [
+            {
+                "n": c.n,
+                "article": c.article,
+                "title": c.title,
+                "chunk_id": c.chunk_id,
+                "start": c.start,
+                "end": c.end,
+                "quote": c.quote,
+                "score": c.score,
+            }
+            for c in answer.citations
+        ],
+        "latency_ms": round(latency_ms, 2),
+    }
+
+
+def run_json(answerer: Answerer, lines, out) -> None:
+    """One JSON object per input line, whatever the line holds; one conversation per run."""
+    conversation = Conversation()
+    for line in lines:
+        question = line.rstrip("\r\n")
+        if question.strip() == "/reset":
+            conversation.reset()
+            record = {"command": "/reset", "ok": True}
+        else:
+            started = time.perf_counter()
+            try:
+                answer = answerer.ask(question, conversation)
+                record = answer_json(answer, (time.perf_counter() - started) * 1000)
+            except Exception as exc:  # one bad line must not end the batch
+                log.exception("failed to answer %r", question[:80])
+                record = {"question": question, "error": f"{type(exc).__name__}: {exc}"}
+        out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        out.flush()
+
+
+def _enable_line_editing(history: Path) -> None:
+    try:
+        import readline
+    except ImportError:  # not on every platform; input() still works
+        return
+    import atexit
+
+    try:
+        readline.read_history_file(history)
+    except OSError:
+        pass
+    readline.set_history_length(1000)
+
+    def save() -> None:
+        try:
+            readline.write_history_file(history)
+        except OSError:
+            pass
+
+    atexit.register(save)
+
+
+def run_interactive(answerer: Answerer, history: Path) -> None:
+    style = Style(sys.stdout.isatty())
+    _enable_line_editing(history)
+    counts = answerer.index.counts()
+    print(f"Ready: {counts['articles']} articles, {counts['chunks']} passages. Ask a question, or /help.")
+    conversation = Conversation()
+    last: Answer | None = None
+    while True:
+        try:
+            line = input(style("? ", "\033[1m") if style.colour else "? ")
+        except (EOFError, KeyboardInterrupt):
+            print()
+            return
+        command = line.strip().lower()
+        if command in ("/quit", "/exit", "/q"):
+            return
+        if command == "/help":
+            print(HELP)
+        elif command == "/reset":
+            conversation.reset()
+            last = None
+            print("Conversation reset.")
+        elif command == "/sources":
+            print(render_sources(last, style))
+        elif command.startswith("/") and " " not in command:
+            print(f"Unknown command {command}. /help lists the commands.")
+        else:
+            try:
+                answer = answerer.ask(line, conversation)
+            except KeyboardInterrupt:
+                print()
+                continue
+            if answer.citations:
+                last = answer
+            print(render_answer(answer, style))
+        print()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bot.repl",
+        description="Ask questions about a folder of articles. Answers are quoted from the articles, "
+        "with numbered sources; when the articles do not say, the bot says so. "
+        "The index is built or updated first when the corpus changed.",
+    )
+    add_corpus_options(parser)
+    parser.add_argument("--json", action="store_true", help="read one question per line from stdin, write one JSON object per line")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens (to stderr)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not args.verbose:
+        logging.getLogger("retrieval.index").setLevel(logging.INFO)
+        logging.getLogger("bot.startup").setLevel(logging.INFO)
+    update = not args.no_update
+    if update and not Path(args.corpus).is_dir() and Path(args.index).is_dir():
+        log.warning("corpus folder %s not found; answering from the existing index %s", args.corpus, args.index)
+        update = False
+    try:
+        answerer = prepare(args.corpus, args.index, update=update, progress=sys.stderr.isatty() and not args.json)
+    except (IndexProblem, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
+        stdout = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", write_through=True)
+        run_json(answerer, stdin, stdout)
+    else:
+        run_interactive(answerer, Path(args.index) / "repl_history")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

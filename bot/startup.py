@@ -1,0 +1,33 @@
+"""What both front ends do before the first question: bring the index up to date, then open it."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from retrieval.answer import Answerer
+from retrieval.index import build
+
+log = logging.getLogger(__name__)
+
+
+def add_corpus_options(parser) -> None:
+    from retrieval import settings
+
+    parser.add_argument("--corpus", default=settings.corpus_dir(), help="folder of .txt/.md articles (default: %(default)s, env QA_CORPUS)")
+    parser.add_argument("--index", default=settings.index_dir(), help="index folder (default: %(default)s, env QA_INDEX)")
+    parser.add_argument("--no-update", action="store_true", help="use the index as it is; do not re-scan the corpus")
+
+
+def prepare(corpus: str, index: str, update: bool = True, progress: bool | None = None) -> Answerer:
+    """Updates the index from the corpus (a no-op when nothing changed) and returns an Answerer.
+
+    Raises IndexProblem or FileNotFoundError with a message that says how to fix things.
+    """
+    from embeddings import Encoder
+
+    encoder = Encoder()
+    if update:
+        report = build(corpus, index, encoder=encoder, progress=sys.stderr.isatty() if progress is None else progress)
+        log.info("index %s: %s", index, report.summary().replace("\n", "; "))
+    return Answerer.open(index, encoder=encoder)

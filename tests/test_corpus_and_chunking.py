@@ -1,0 +1,60 @@
+from pathlib import Path
+
+from retrieval.chunking import MAX_WORDS, chunk_article
+from retrieval.corpus import MAX_BYTES, load_corpus
+
+SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+
+
+def test_seed_articles_load_with_title_id_and_hash():
+    articles, skipped = load_corpus(SEEDS)
+    assert len(articles) == 2 and skipped == []
+    for article in articles:
+        assert (SEEDS / article.id).is_file()
+        assert article.title == article.text.strip().splitlines()[0].strip()
+        assert len(article.hash) == 64
+
+
+def test_bad_files_are_skipped_with_a_reason(tmp_path):
+    (tmp_path / "good.txt").write_text("Title\n\nA body sentence that is fine.", encoding="utf-8")
+    (tmp_path / "nested").mkdir()
+    (tmp_path / "nested" / "also-good.md").write_text("# Heading\nMore text here.", encoding="utf-8")
+    (tmp_path / "empty.txt").write_text("   \n\n", encoding="utf-8")
+    (tmp_path / "latin1.txt").write_bytes("Caf\xe9 story\nbody".encode("latin-1"))
+    (tmp_path / "binary.txt").write_bytes(b"\x89PNG\x00\x00\x01garbage")
+    (tmp_path / "title-only.txt").write_text("Only a title\n", encoding="utf-8")
+    with open(tmp_path / "huge.txt", "wb") as handle:
+        handle.truncate(MAX_BYTES + 1)
+    (tmp_path / "notes.csv").write_text("ignored", encoding="utf-8")
+    articles, skipped = load_corpus(tmp_path)
+    assert [a.id for a in articles] == ["good.txt", "nested/also-good.md"]
+    reasons = {s.path: s.reason for s in skipped}
+    assert set(reasons) == {"empty.txt", "latin1.txt", "binary.txt", "title-only.txt", "huge.txt"}
+    assert "UTF-8" in reasons["latin1.txt"]
+    assert "binary" in reasons["binary.txt"]
+    assert "larger" in reasons["huge.txt"]
+
+
+def test_chunks_round_trip_to_the_source_text():
+    articles, _ = load_corpus(SEEDS)
+    for article in articles:
+        chunks = chunk_article(article)
+        assert chunks
+        for chunk in chunks:
+            assert article.text[chunk.start : chunk.end] == chunk.text
+            assert chunk.sentences[0][0] == chunk.start and chunk.sentences[-1][1] == chunk.end
+            for s, e in chunk.sentences:
+                assert chunk.start <= s < e <= chunk.end
+                assert article.text[s:e].strip() == article.text[s:e]
+            assert len(chunk.text.split()) <= MAX_WORDS
+
+
+def test_consecutive_chunks_overlap_by_one_sentence():
+    articles, _ = load_corpus(SEEDS)
+    for article in articles:
+        chunks = chunk_article(article)
+        for a, b in zip(chunks, chunks[1:]):
+            if len(a.sentences) > 1:  # a one-sentence chunk has nothing to share and still moves on
+                assert a.sentences[-1] == b.sentences[0]
+            else:
+                assert b.sentences[0][0] > a.sentences[0][0]
