@@ -6,6 +6,7 @@ article text at its recorded offsets before it is shown.
 
 from __future__ import annotations
 
+import html
 import math
 import re
 import unicodedata
@@ -16,10 +17,10 @@ import numpy as np
 
 from retrieval import settings
 from retrieval.conversation import Conversation
-from retrieval.search import Hit, Searcher
+from retrieval.search import DEFAULT_WEIGHTS, Hit, Searcher, term_coverage
 from retrieval.smalltalk import small_talk_reply
-from retrieval.store import Index, vector_key
-from retrieval.text import query_terms, stem, stems
+from retrieval.store import Index
+from retrieval.text import query_terms, stems
 
 MAX_QUESTION_CHARS = 2000
 MAX_SENTENCES = 3
@@ -29,8 +30,17 @@ SENTENCE_POOL = 3  # chunks whose sentences compete for the answer
 # Abstention model: logistic over (top dense cosine, share of question terms the passages cover).
 # Fitted by `python -m retrieval.eval squad --holdout` (see README, "Abstention"); the threshold is
 # on its probability-like output and is configurable with QA_ABSTAIN_THRESHOLD.
-ABSTAIN_WEIGHTS = {"bias": -6.0, "dense": 10.0, "coverage": 5.0}
+ABSTAIN_BIAS = -13.127
+ABSTAIN_WEIGHTS = {"dense": 6.235, "sentence": 11.19, "coverage": 4.181, "passage_coverage": 1.544, "lexical": 2.242}
 DEFAULT_ABSTAIN_THRESHOLD = 0.5
+
+# Sentence choice: a logistic model of "this sentence holds the answer", fitted on SQuAD (README).
+SENTENCE_BIAS = -3.723
+SENTENCE_WEIGHTS = {
+    "cosine": 2.948, "overlap": 3.285, "rank": 1.917, "passage": 0.365,
+    "cue": 0.213, "fragment": -0.32, "neighbour": -1.676, "new_words": -1.45,
+}
+SENTENCE_MARGIN = 3.0  # further sentences join the best one when within this many logits of it
 
 NOT_FOUND = "I couldn't find that in the articles I have, so I won't guess. Try rephrasing, or ask about something they cover."
 EMPTY_HINT = "Type a question about the articles, for example: “Who is mentioned in the articles?”"
@@ -38,6 +48,10 @@ NO_WORDS_HINT = "I can only answer questions written in words. What would you li
 TOO_LONG = f"That message is too long ({{n:,}} characters). Please ask one question in under {MAX_QUESTION_CHARS:,} characters."
 
 WHEN = re.compile(r"\b(1[0-9]{3}|20[0-9]{2}|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|yesterday|century|decade|year|month|week)\w*", re.I)
+TAG = re.compile(r"</?[a-zA-Z][^<>]{0,200}>")
+WANTS_TIME = re.compile(r"\s*(when|what year|what date|what time|how long ago|in what year|what century)\b", re.I)
+WANTS_NUMBER = re.compile(r"\s*(how (many|much|old|long|far|big|large|tall|often)|what (percentage|number|amount))\b", re.I)
+FULL_STOP = re.compile(r"[.!?…][\"'”’)\]]*$")
 NUMBER = re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|hundred|thousand|million|billion|dozen)\b", re.I)
 
 
@@ -64,13 +78,18 @@ class Answer:
     kind: str = "answer"  # answer | not_found | small_talk | hint | too_long
     confidence: float = 0.0
     query: str = ""  # what retrieval searched for (differs from the question on follow-ups)
+    signals: dict = field(default_factory=dict, repr=False)  # what the abstention decision saw
     sources: tuple[Hit, ...] = field(default=(), repr=False)
 
 
 def clean_question(text: str) -> str:
-    """Control characters become spaces; everything else (markup included) stays plain text."""
+    """Control characters become spaces; tags and entities pasted from the web are dropped.
+
+    Nothing is ever interpreted: this only keeps `<b>` and `&amp;` from being searched for.
+    """
     chars = [" " if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") and c != "\u200d" else c for c in text]
-    return " ".join("".join(chars).split())
+    text = html.unescape(TAG.sub(" ", "".join(chars)))
+    return " ".join(text.split())
 
 
 def _sigmoid(x: float) -> float:
@@ -97,8 +116,8 @@ class Answerer:
         options.setdefault("k", int(settings.number("QA_TOP_K", DEFAULT_K)))
         options.setdefault("threshold", settings.number("QA_ABSTAIN_THRESHOLD", DEFAULT_ABSTAIN_THRESHOLD))
         fusion = settings.setting("QA_FUSION", "zscore")
-        weight = settings.number("QA_DENSE_WEIGHT", 0.5)
-        return cls(Searcher(index, encoder, fusion=fusion, dense_weight=weight), **options)
+        weights = settings.numbers("QA_FUSION_WEIGHTS", DEFAULT_WEIGHTS)
+        return cls(Searcher(index, encoder, fusion=fusion, weights=weights), **options)
 
     def ask(self, question: str, conversation: Conversation | None = None) -> Answer:
         raw = question
@@ -122,65 +141,69 @@ class Answerer:
         qvec = self.searcher.encode(query)
         hits = self.searcher.search(query, self.k, mode or self.mode, query_vector=qvec)
         terms = query_terms(query)
-        idf = self._idf(terms)
-        confidence = self.confidence(hits, terms, idf)
-        if not hits or confidence < self.threshold:
-            return Answer(question, NOT_FOUND, abstained=True, kind="not_found", confidence=confidence, query=query, sources=tuple(hits))
-        citations = self._compose(query, qvec, hits, terms, idf)
+        idf = self.index.idf(terms)
+        signals = self.features(hits, terms, idf)
+        confidence = self.confidence(signals)
+        citations = self._compose(query, qvec, hits, terms, idf) if hits and confidence >= self.threshold else []
         if not citations:
-            return Answer(question, NOT_FOUND, abstained=True, kind="not_found", confidence=confidence, query=query, sources=tuple(hits))
+            return Answer(question, NOT_FOUND, (), True, "not_found", confidence, query, signals, tuple(hits))
         text = " ".join(f"{' '.join(c.quote.split())} [{c.n}]" for c in citations)
-        return Answer(question, text, tuple(citations), False, "answer", confidence, query, tuple(hits))
-
-    def _idf(self, terms: list[str]) -> dict[str, float]:
-        n = max(len(self.index), 1)
-        df = self.index.document_frequency(terms)
-        return {t: math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in terms}
+        return Answer(question, text, tuple(citations), False, "answer", confidence, query, signals, tuple(hits))
 
     def features(self, hits: list[Hit], terms: list[str], idf: dict[str, float]) -> dict[str, float]:
         """The abstention signals: how close the best passage is, and how much of the question it covers."""
         top = hits[:SENTENCE_POOL]
-        dense = max((h.dense for h in top), default=0.0)
-        covered = set().union(*(stems(h.chunk.title + " " + h.chunk.text) for h in top)) if top else set()
-        total = sum(idf.values())
-        coverage = sum(idf[t] for t in terms if stem(t) in covered) / total if total else 0.0
-        return {"dense": dense, "coverage": coverage}
+        passages = " ".join(h.chunk.title + " " + h.chunk.text for h in top)
+        return {
+            "dense": max((h.dense for h in top), default=0.0),
+            "sentence": max((h.sentence for h in top), default=0.0),
+            "coverage": max((h.coverage for h in top), default=0.0),
+            "passage_coverage": term_coverage(terms, idf, passages),
+            "lexical": max((h.lexical for h in top), default=0.0) / (sum(idf.values()) or 1.0),
+        }
 
-    def confidence(self, hits: list[Hit], terms: list[str], idf: dict[str, float]) -> float:
-        f = self.features(hits, terms, idf)
-        w = ABSTAIN_WEIGHTS
-        return _sigmoid(w["bias"] + w["dense"] * f["dense"] + w["coverage"] * f["coverage"])
+    @staticmethod
+    def confidence(f: dict[str, float]) -> float:
+        return _sigmoid(ABSTAIN_BIAS + sum(w * f[name] for name, w in ABSTAIN_WEIGHTS.items()))
+
+    def candidates(self, query: str, qvec: np.ndarray, hits: list[Hit], terms: list[str], idf: dict[str, float]) -> list[dict]:
+        """Every sentence of the top passages, with the signals that say whether it answers."""
+        wants_time = bool(WANTS_TIME.match(query))
+        wants_number = bool(WANTS_NUMBER.match(query))
+        question_words = stems(query)
+        out, seen = [], set()
+        for rank, hit in enumerate(hits[:SENTENCE_POOL]):
+            texts = hit.chunk.sentence_texts()
+            vectors = self.index.stored_vectors(list(hit.chunk.sentence_keys))
+            cosines = [float(vectors[k] @ qvec) if k in vectors else 0.0 for k in hit.chunk.sentence_keys]
+            for i, ((s, e), sentence) in enumerate(zip(hit.chunk.sentences, texts)):
+                if (hit.chunk.article_id, s) in seen:
+                    continue  # the overlap sentence of two neighbouring passages
+                seen.add((hit.chunk.article_id, s))
+                words = stems(sentence)
+                neighbours = [cosines[j] for j in (i - 1, i + 1) if 0 <= j < len(cosines)]
+                cue = (wants_time and bool(WHEN.search(sentence))) or (wants_number and bool(NUMBER.search(sentence)))
+                features = {
+                    "cosine": cosines[i],
+                    "overlap": term_coverage(terms, idf, sentence),
+                    "rank": 1 / (1 + rank),
+                    "passage": hit.score - hits[0].score,
+                    "cue": float(cue),
+                    "fragment": float(not FULL_STOP.search(sentence)),
+                    "neighbour": max(neighbours, default=0.0),
+                    "new_words": len(words - question_words) / max(len(words), 1),
+                }
+                score = SENTENCE_BIAS + sum(w * features[name] for name, w in SENTENCE_WEIGHTS.items())
+                out.append({"score": score, "hit": hit, "start": s, "end": e, "features": features})
+        return out
 
     def _compose(self, query: str, qvec: np.ndarray, hits: list[Hit], terms: list[str], idf: dict[str, float]) -> list[Citation]:
-        candidates = []  # (score, hit, start, end)
-        seen = set()
-        total_idf = sum(idf.values()) or 1.0
-        wants_time = bool(re.match(r"\s*(when|what year|what date|what time|how long)", query, re.I))
-        wants_number = bool(re.match(r"\s*(how (many|much|old|long|far|big|large)|what (percentage|number))", query, re.I))
-        for rank, hit in enumerate(hits[:SENTENCE_POOL]):
-            text = self.index.article_text(hit.chunk.article_id)
-            spans = [(s, e) for s, e in hit.chunk.sentences if (hit.chunk.article_id, s) not in seen]
-            seen.update((hit.chunk.article_id, s) for s, e in spans)
-            keys = [vector_key(self.index.model, text[s:e]) for s, e in spans]
-            vectors = self.index.stored_vectors(keys)
-            for (s, e), key in zip(spans, keys):
-                sentence = text[s:e]
-                vec = vectors.get(key)
-                cosine = float(vec @ qvec) if vec is not None else 0.0
-                words = stems(sentence)
-                overlap = sum(idf[t] for t in terms if stem(t) in words) / total_idf
-                cue = 0.0
-                if wants_time and WHEN.search(sentence):
-                    cue = 1.0
-                elif wants_number and NUMBER.search(sentence):
-                    cue = 1.0
-                score = 0.55 * cosine + 0.3 * overlap + 0.1 / (1 + rank) + 0.05 * cue
-                candidates.append((score, hit, s, e))
+        candidates = [(c["score"], c["hit"], c["start"], c["end"]) for c in self.candidates(query, qvec, hits, terms, idf)]
         if not candidates:
             return []
         candidates.sort(key=lambda c: -c[0])
         best = candidates[0][0]
-        chosen = [c for c in candidates[:MAX_SENTENCES] if c[0] >= 0.75 * best]
+        chosen = [c for c in candidates[:MAX_SENTENCES] if c[0] >= best - SENTENCE_MARGIN]
         # Readable order: by source passage as ranked, then as the sentences stand in the article.
         hit_order = {id(h): i for i, h in enumerate(hits)}
         chosen.sort(key=lambda c: (hit_order[id(c[1])], c[2]))

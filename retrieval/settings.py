@@ -27,6 +27,17 @@ def number(name: str, default: float) -> float:
         raise SystemExit(f"{name}={raw!r} is not a number; fix it in the environment or .env") from None
 
 
+def numbers(name: str, default: tuple[float, ...]) -> tuple[float, ...]:
+    raw = setting(name, ",".join(map(str, default)))
+    try:
+        values = tuple(float(x) for x in raw.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != len(default):
+        raise SystemExit(f"{name}={raw!r} must be {len(default)} comma-separated numbers; fix it in the environment or .env")
+    return values
+
+
 CORPUS = "QA_CORPUS"
 INDEX = "QA_INDEX"
 

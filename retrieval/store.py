@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -74,6 +75,10 @@ class StoredChunk:
     end: int
     text: str
     sentences: tuple[tuple[int, int], ...]
+    sentence_keys: tuple[str, ...]  # vector cache keys, one per sentence
+
+    def sentence_texts(self) -> list[str]:
+        return [self.text[s - self.start : e - self.start] for s, e in self.sentences]
 
 
 class Index:
@@ -155,6 +160,12 @@ class Index:
         )
         return [(int(r), float(s)) for r, s in rows]
 
+    def idf(self, terms: list[str]) -> dict[str, float]:
+        """BM25's idf of each term over chunks: rare words weigh more in coverage."""
+        n = max(len(self), 1)
+        df = self.document_frequency(terms)
+        return {t: math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in terms}
+
     def document_frequency(self, terms: list[str]) -> dict[str, int]:
         """How many chunks contain each term (stemmed the FTS way)."""
         out = {}
@@ -168,15 +179,15 @@ class Index:
             return {}
         marks = ",".join("?" * len(rowids))
         rows = self._rows(
-            f"SELECT c.rowid, c.id, c.article_id, a.title, c.start, c.end, c.sentences FROM chunks c "
+            f"SELECT c.rowid, c.id, c.article_id, a.title, c.start, c.end, c.sentences, c.sentence_keys FROM chunks c "
             f"JOIN articles a ON a.id = c.article_id WHERE c.rowid IN ({marks})",
             list(rowids),
         )
         out = {}
-        for rowid, cid, aid, title, start, end, sentences in rows:
+        for rowid, cid, aid, title, start, end, sentences, keys in rows:
             text = self.article_text(aid)
             spans = tuple(tuple(s) for s in json.loads(sentences))
-            out[rowid] = StoredChunk(rowid, cid, aid, title, start, end, text[start:end], spans)
+            out[rowid] = StoredChunk(rowid, cid, aid, title, start, end, text[start:end], spans, tuple(json.loads(keys)))
         return out
 
     def chunk_by_id(self, chunk_id: str) -> StoredChunk | None:

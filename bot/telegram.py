@@ -1,0 +1,418 @@
+"""The Telegram bot: `python -m bot.telegram` answers questions about the articles, citing its passages.
+
+python-telegram-bot 22, long polling. Answers are made off the event loop, so one slow answer never
+holds up another chat; each chat keeps its own conversation for follow-ups.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import re
+import signal
+import sys
+import time
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+
+from telegram import BotCommand, Message, MessageEntity, Update
+from telegram.constants import ChatAction, ChatType, ParseMode
+from telegram.error import InvalidToken, NetworkError, TelegramError
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationHandlerStop,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from bot.startup import add_corpus_options, prepare
+from bot.telegram_html import SourceRef, render_answer, render_passage, render_sources, source_keyboard, split_html
+from retrieval import settings
+from retrieval.conversation import Conversation
+from retrieval.store import IndexProblem
+
+log = logging.getLogger(__name__)
+
+TOKEN_SHAPE = re.compile(r"\d+:[A-Za-z0-9_-]{30,}")
+UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
+TYPING_RENEW_S = 4.5  # Telegram shows "typing…" for 5 s per chat action
+MAX_BACKOFF_S = 30.0
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+ANSWER_THREADS = 2  # two cores: more threads only make torch fight itself
+
+COMMANDS = [
+    BotCommand("start", "What this bot does"),
+    BotCommand("help", "How to ask questions"),
+    BotCommand("sources", "The passages behind my last answer"),
+    BotCommand("reset", "Forget this chat's conversation"),
+]
+START = (
+    "Hello! I answer questions about a set of news articles. Every answer is quoted word for word "
+    "from them, with numbered sources: press a source's button to read the whole passage.\n\n"
+    "Ask me something, or send /help."
+)
+HELP = (
+    "Ask a question in plain words, for example “Who is mentioned in the articles?”. "
+    "Follow-up questions like “What did she say?” refer to the last topic.\n\n"
+    "/sources – the passages behind my last answer\n"
+    "/reset – start a new conversation\n\n"
+    "In a group, mention me or reply to one of my messages."
+)
+NO_SOURCES = "I haven't quoted any sources in this chat yet. Ask a question first."
+RESET = "Done: I've forgotten our conversation. Ask me anything."
+CHANGED = "This source has changed since that answer; please ask again."
+REFUSED = "Sorry, this bot is private and can't answer you here."
+FAILED = "Sorry, something went wrong while answering. Please try again in a moment."
+
+
+class ConfigError(ValueError):
+    """A setting that stops the bot from starting; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Access:
+    """Optional allowlists. Empty means everyone; otherwise a listed user or a listed chat gets in."""
+
+    users: frozenset[int] = frozenset()
+    chats: frozenset[int] = frozenset()
+
+    def allows(self, user_id: int | None, chat_id: int | None) -> bool:
+        if not self.users and not self.chats:
+            return True
+        return user_id in self.users or chat_id in self.chats
+
+
+def read_token() -> str:
+    token = settings.setting("TELEGRAM_BOT_TOKEN", "")
+    if not token:
+        raise ConfigError("TELEGRAM_BOT_TOKEN is not set; get a token from @BotFather and put it in the environment or .env")
+    if not TOKEN_SHAPE.fullmatch(token):
+        raise ConfigError("TELEGRAM_BOT_TOKEN does not look like a bot token (expected digits, a colon, then 30+ letters, digits, - or _)")
+    return token
+
+
+def read_ids(name: str) -> frozenset[int]:
+    raw = settings.setting(name, "")
+    try:
+        return frozenset(int(part) for part in raw.replace(" ", "").split(",") if part)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} must be comma-separated numeric Telegram ids") from None
+
+
+def api_urls(base: str) -> tuple[str, str]:
+    """Bot API and file URLs for a server root such as http://localhost:8081 (a trailing /bot is fine)."""
+    root = base.rstrip("/").removesuffix("/bot")
+    return f"{root}/bot", f"{root}/file/bot"
+
+
+# --- the token stays out of logs ----------------------------------------------------------------
+
+_SECRETS: set[str] = set()
+
+
+def protect_token(token: str) -> None:
+    """Keeps the token out of every log record: httpx logs request URLs, which contain it.
+
+    httpx/httpcore are quietened, and as defence in depth every record made from now on has the
+    token's secret part replaced, in its message and in any traceback, before a handler sees it.
+    """
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if not _SECRETS:
+        previous = logging.getLogRecordFactory()
+
+        def redacting_factory(*args, **kwargs) -> logging.LogRecord:
+            return _redact(previous(*args, **kwargs))
+
+        logging.setLogRecordFactory(redacting_factory)
+    _SECRETS.add(token.partition(":")[2] or token)
+
+
+def _redact(record: logging.LogRecord) -> logging.LogRecord:
+    try:
+        message = record.getMessage()
+    except Exception:  # a broken format string is logging's to report, not ours
+        return record
+    if record.exc_info and not record.exc_text:
+        record.exc_text = logging.Formatter().formatException(record.exc_info)
+    for secret in _SECRETS:
+        message = message.replace(secret, "<redacted>")
+        if record.exc_text:
+            record.exc_text = record.exc_text.replace(secret, "<redacted>")
+    record.msg, record.args = message, ()
+    return record
+
+
+# --- handlers -----------------------------------------------------------------------------------
+
+
+def addressed(update: Update, bot) -> bool:
+    """In private chats everything is for the bot; in groups only its commands, @mentions and replies to it."""
+    message = update.message
+    if message is None or message.chat.type == ChatType.PRIVATE:
+        return True
+    replied = message.reply_to_message
+    if replied and replied.from_user and replied.from_user.id == bot.id:
+        return True
+    me = bot.username.lower()
+    for entity, text in message.parse_entities([MessageEntity.MENTION, MessageEntity.BOT_COMMAND]).items():
+        if entity.type == MessageEntity.MENTION and text[1:].lower() == me:
+            return True
+        if entity.type == MessageEntity.BOT_COMMAND and entity.offset == 0:
+            target = text.partition("@")[2].lower()
+            return target in ("", me)
+    return False
+
+
+async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Runs before every handler: drops group chatter not meant for the bot, refuses strangers once."""
+    if not addressed(update, context.bot):
+        raise ApplicationHandlerStop
+    user, chat = update.effective_user, update.effective_chat
+    if context.bot_data["access"].allows(user and user.id, chat and chat.id):
+        return
+    log.info("refused user %s in chat %s (not in the allowlists)", user and user.id, chat and chat.id)
+    if update.callback_query:
+        await update.callback_query.answer(REFUSED)
+    elif chat and chat.id not in context.bot_data["refused"]:
+        context.bot_data["refused"].add(chat.id)
+        await update.message.reply_text(REFUSED)
+    raise ApplicationHandlerStop
+
+
+async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await update.message.reply_text(START)
+
+
+async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await update.message.reply_text(HELP)
+
+
+async def reset(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async with _chat_lock(context):
+        _conversation(context).reset()
+    await update.message.reply_text(RESET)
+
+
+async def sources(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The sources of the chat's last cited answer again, with their buttons."""
+    turns = reversed(_conversation(context).turns)
+    citations = next((t.answer.citations for t in turns if getattr(t.answer, "citations", ())), ())
+    if not citations:
+        await update.message.reply_text(NO_SOURCES)
+        return
+    await update.message.reply_html(render_sources(citations), reply_markup=source_keyboard(citations))
+
+
+async def question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Answers one message; questions in the same chat are answered in order, other chats in parallel."""
+    message = update.message
+    text = _without_mention(message.text, context.bot.username)
+    started = time.perf_counter()
+    async with _chat_lock(context):
+        async with typing(context.bot, message.chat_id), context.bot_data["answer_slots"]:
+            answer = await asyncio.to_thread(context.bot_data["answerer"].ask, text, _conversation(context))
+        await send_answer(message, answer)
+    log.info("chat %s: %s with %d citation(s) in %.0f ms", message.chat_id, answer.kind, len(answer.citations), 1000 * (time.perf_counter() - started))
+
+
+async def show_source(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A source button: the whole passage, the quoted sentence in bold."""
+    query = update.callback_query
+    await query.answer()
+    ref = SourceRef.parse(query.data)
+    chunk = await asyncio.to_thread(context.bot_data["answerer"].index.chunk_by_id, ref.chunk_id) if ref else None
+    chat_id = update.effective_chat.id
+    if not chunk or not chunk.start <= ref.start < ref.end <= chunk.end:
+        log.info("chat %s: stale or unknown source button %r", chat_id, query.data)
+        await context.bot.send_message(chat_id, CHANGED)
+        return
+    html = render_passage(ref.n, chunk.title, chunk.text, ref.start - chunk.start, ref.end - chunk.start)
+    for piece in split_html(html):
+        await context.bot.send_message(chat_id, piece, parse_mode=ParseMode.HTML)
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Logs the failure with its traceback and tells the user something went wrong, without internals."""
+    log.error("handling update %s failed", getattr(update, "update_id", update), exc_info=context.error)
+    chat = update.effective_chat if isinstance(update, Update) else None
+    if chat:
+        with suppress(TelegramError):
+            await context.bot.send_message(chat.id, FAILED)
+
+
+async def send_answer(message: Message, answer) -> None:
+    """The answer in as many messages as it needs; the source buttons go under the last one."""
+    pieces = split_html(render_answer(answer))
+    for i, piece in enumerate(pieces, 1):
+        keyboard = source_keyboard(answer.citations) if i == len(pieces) else None
+        await message.reply_html(piece, reply_markup=keyboard)
+
+
+@asynccontextmanager
+async def typing(bot, chat_id: int):
+    """Shows "typing…" while the block runs, renewing it until the answer is ready."""
+
+    async def renew() -> None:
+        while True:
+            await asyncio.sleep(TYPING_RENEW_S)
+            with suppress(TelegramError):
+                await bot.send_chat_action(chat_id, ChatAction.TYPING)
+
+    try:
+        await bot.send_chat_action(chat_id, ChatAction.TYPING)
+    except TelegramError as exc:  # cosmetic: never worth losing the answer over
+        log.warning("chat %s: typing indicator failed (%s)", chat_id, exc)
+    task = asyncio.create_task(renew())
+    try:
+        yield
+    finally:
+        task.cancel()
+
+
+def _conversation(context: ContextTypes.DEFAULT_TYPE) -> Conversation:
+    return context.chat_data.setdefault("conversation", Conversation())
+
+
+def _chat_lock(context: ContextTypes.DEFAULT_TYPE) -> asyncio.Lock:
+    return context.chat_data.setdefault("lock", asyncio.Lock())
+
+
+def _without_mention(text: str, username: str) -> str:
+    return re.sub(rf"@{re.escape(username)}\b", " ", text, flags=re.I).strip()
+
+
+# --- wiring and running -------------------------------------------------------------------------
+
+
+async def register_commands(app: Application) -> None:
+    """post_init: the command menu Telegram shows next to the message box."""
+    try:
+        await app.bot.set_my_commands(COMMANDS)
+    except TelegramError as exc:  # the bot works without its menu
+        log.warning("could not register the command menu (%s)", exc)
+
+
+def build_application(answerer, token: str, base_url: str | None = None, access: Access = Access(), answer_threads: int = ANSWER_THREADS) -> Application:
+    """The whole bot, wired: handlers, flood-limit retries, concurrent updates, error handler."""
+    protect_token(token)
+    builder = (
+        Application.builder()
+        .token(token)
+        .concurrent_updates(True)
+        .rate_limiter(AIORateLimiter(max_retries=3))  # the default, 0, drops a message on a 429
+        .post_init(register_commands)
+    )
+    if base_url:
+        api, files = api_urls(base_url)
+        builder = builder.base_url(api).base_file_url(files)
+    app = builder.build()
+    app.bot_data.update(answerer=answerer, access=access, refused=set(), answer_slots=asyncio.Semaphore(answer_threads))
+    app.add_handler(TypeHandler(Update, gate), group=-1)
+    app.add_handler(CommandHandler("start", start))
+    app.add_handler(CommandHandler("help", help_command))
+    app.add_handler(CommandHandler("sources", sources))
+    app.add_handler(CommandHandler("reset", reset))
+    app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, question))
+    app.add_handler(CallbackQueryHandler(show_source, pattern=r"^src:"))
+    app.add_error_handler(on_error)
+    return app
+
+
+async def serve(app: Application, stop: asyncio.Event, poll_timeout: float = 10) -> None:
+    """Runs the bot until `stop` is set: connect, register commands, long-poll, then shut down cleanly.
+
+    The same steps as `Application.run_polling`, done by hand because its startup retries log only
+    at DEBUG (a bot waiting for the network would look hung) and so that tests drive this exact path.
+    """
+    if not await _connect(app, stop):
+        return
+    async with app:  # already initialised; shuts down on the way out
+        await app.post_init(app)
+        await app.updater.start_polling(timeout=poll_timeout, bootstrap_retries=-1, allowed_updates=UPDATES, error_callback=_polling_failed)
+        await app.start()
+        log.info("@%s is answering (stop with Ctrl-C)", app.bot.username)
+        try:
+            await stop.wait()
+        finally:
+            if app.updater.running:
+                await app.updater.stop()
+            if app.running:
+                await app.stop()
+
+
+async def _connect(app: Application, stop: asyncio.Event) -> bool:
+    """getMe until it works, with backoff while the Bot API is unreachable; False if stopped first."""
+    delay = 1.0
+    while not stop.is_set():
+        try:
+            await app.initialize()
+            return True
+        except NetworkError as exc:  # InvalidToken is not a NetworkError: it ends the run
+            log.warning("Bot API unreachable (%s); retrying in %.0f s", exc, delay)
+            with suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(2 * delay, MAX_BACKOFF_S)
+    return False
+
+
+def _polling_failed(exc: TelegramError) -> None:
+    log.warning("getting updates failed (%s); retrying with backoff", exc)
+
+
+async def _serve_until_signalled(app: Application) -> None:
+    """SIGINT/SIGTERM stop the bot gracefully; a second one quits at once (startup may be retrying)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        log.info("stop requested (Ctrl-C again to quit at once)")
+        stop.set()
+        for sig in SIGNALS:
+            loop.remove_signal_handler(sig)
+
+    for sig in SIGNALS:
+        loop.add_signal_handler(sig, on_signal)
+    await serve(app, stop)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bot.telegram",
+        description="Answers questions about the articles in Telegram, quoting and citing its sources.",
+        epilog=(
+            "environment (or .env): TELEGRAM_BOT_TOKEN (required, from @BotFather); "
+            "TELEGRAM_API_BASE_URL (default https://api.telegram.org; a self-hosted Bot API server); "
+            "TELEGRAM_ALLOWED_USERS, TELEGRAM_ALLOWED_CHATS (comma-separated ids; default: everyone)"
+        ),
+    )
+    add_corpus_options(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        token = read_token()
+        access = Access(read_ids("TELEGRAM_ALLOWED_USERS"), read_ids("TELEGRAM_ALLOWED_CHATS"))
+        base_url = settings.setting("TELEGRAM_API_BASE_URL", "") or None
+        answerer = prepare(args.corpus, args.index, update=not args.no_update)
+    except (ConfigError, IndexProblem, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    app = build_application(answerer, token, base_url=base_url, access=access)
+    try:
+        asyncio.run(_serve_until_signalled(app))
+    except KeyboardInterrupt:
+        return 130
+    except InvalidToken:
+        print("error: Telegram rejected TELEGRAM_BOT_TOKEN; check it with @BotFather (/mybots → API Token)", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,266 @@
+"""Measures retrieval, answers and abstention on public data: `python -m retrieval.eval --help`.
+
+Every question goes through the same `Answerer.ask()` the REPL uses, once per system
+(hybrid, lexical, dense), over an index built by the project's own indexer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import random
+import shutil
+import string
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+from retrieval.answer import Answerer, clean_question
+from retrieval.datasets import Question, write_beir_corpus, write_squad_corpus
+from retrieval.index import build
+from retrieval.search import MODES, Searcher
+from retrieval.store import Index
+
+EVAL_K = 20
+SEED = 13
+log = logging.getLogger("retrieval.eval")
+
+
+def normalize(text: str) -> str:
+    """SQuAD's answer normalisation: lower case, no punctuation or articles, single spaces."""
+    text = "".join(c for c in text.lower() if c not in string.punctuation and c not in "“”‘’")
+    return " ".join(w for w in text.split() if w not in ("a", "an", "the"))
+
+
+def has_gold(text: str, answers: tuple[str, ...]) -> bool:
+    norm = f" {normalize(text)} "
+    return any(f" {normalize(a)} " in norm for a in answers if normalize(a))
+
+
+def gold_ranks(hits, question: Question) -> list[bool]:
+    return [h.chunk.article_id == question.article and has_gold(h.chunk.text, question.answers) for h in hits]
+
+
+def retrieval_metrics(ranked: list[list[bool]], answered: list[bool], abstained: list[bool] = ()) -> dict[str, float]:
+    """recall@k: a gold chunk within the top k; mrr@10; answer_has_gold: the answer text holds a gold answer."""
+    n = max(len(ranked), 1)
+
+    def recall(k: int) -> float:
+        return sum(any(r[:k]) for r in ranked) / n
+
+    def reciprocal(r: list[bool]) -> float:
+        return next((1 / (i + 1) for i, g in enumerate(r[:10]) if g), 0.0)
+
+    return {
+        "recall@1": recall(1),
+        "recall@5": recall(5),
+        "recall@20": recall(20),
+        "mrr@10": sum(reciprocal(r) for r in ranked) / n,
+        "answer_has_gold": sum(answered) / max(len(answered), 1),
+        "abstained": sum(abstained) / max(len(abstained), 1),
+    }
+
+
+class CachedEncoder:
+    """Encodes every question once, in batches, however many systems ask it."""
+
+    def __init__(self, inner):
+        self.inner, self.name, self.dim = inner, inner.name, inner.dim
+        self.cache: dict[str, np.ndarray] = {}
+
+    def warm(self, texts: list[str]) -> None:
+        todo = [t for t in dict.fromkeys(texts) if t not in self.cache]
+        for text, vec in zip(todo, self.inner.encode(todo, progress=sys.stderr.isatty())):
+            self.cache[text] = vec
+
+    def encode(self, texts, progress=False):
+        missing = [t for t in texts if t not in self.cache]
+        if missing:
+            self.warm(missing)
+        return np.vstack([self.cache[t] for t in texts])
+
+
+def answerers(index_dir: Path, encoder) -> dict[str, Answerer]:
+    index = Index.open(index_dir, model=encoder.name)
+    return {mode: Answerer(Searcher(index, encoder), k=EVAL_K, mode=mode) for mode in MODES}
+
+
+def sample(questions: list[Question], limit: int | None) -> list[Question]:
+    if not limit or limit >= len(questions):
+        return questions
+    return sorted(random.Random(SEED).sample(questions, limit), key=questions.index)
+
+
+def _prepare(data: str, work: Path, encoder, articles: set[str] | None = None, name: str = "index"):
+    """Writes the corpus, builds (or reuses) the index; a subset copies the full index to skip embedding."""
+    corpus = work / "corpus"
+    questions = write_squad_corpus(data, corpus)
+    full = work / "index"
+    build(corpus, full, encoder=encoder, progress=sys.stderr.isatty())
+    if articles is None:
+        return questions, full
+    part_corpus, part_index = work / f"{name}-corpus", work / name
+    shutil.rmtree(part_corpus, ignore_errors=True)
+    part_corpus.mkdir(parents=True)
+    for article in articles:
+        shutil.copy(corpus / article, part_corpus / article)
+    if not part_index.exists():
+        shutil.copytree(full, part_index)
+    build(part_corpus, part_index, encoder=encoder)
+    return questions, part_index
+
+
+def eval_squad(data: str, work: Path, encoder, limit: int | None = None) -> dict:
+    encoder = CachedEncoder(encoder)
+    questions, index_dir = _prepare(data, work, encoder)
+    questions = sample([q for q in questions if q.answers], limit)
+    encoder.warm([clean_question(q.text) for q in questions])
+    systems = answerers(index_dir, encoder)
+    result = {"dataset": f"squad:{Path(data).name}", "n_questions": len(questions), "n_chunks": len(systems["hybrid"].index), "systems": {}}
+    for mode, answerer in systems.items():
+        started = time.perf_counter()
+        ranked, answered, abstained = [], [], []
+        for q in questions:
+            answer = answerer.ask(q.text)
+            ranked.append(gold_ranks(answer.sources, q))
+            answered.append(not answer.abstained and has_gold(answer.text, q.answers))
+            abstained.append(answer.abstained)
+        result["systems"][mode] = retrieval_metrics(ranked, answered, abstained)
+        result["systems"][mode]["ms_per_question"] = (time.perf_counter() - started) * 1000 / max(len(questions), 1)
+        log.info("%s: %s", mode, result["systems"][mode])
+    return result
+
+
+def eval_holdout(data: str, work: Path, encoder, limit: int | None = None, features_out: Path | None = None) -> dict:
+    """Half the articles indexed (a fixed split): how often the bot declines, in and out of the corpus."""
+    encoder = CachedEncoder(encoder)
+    all_questions = write_squad_corpus(data, work / "corpus")
+    articles = sorted({q.article for q in all_questions})
+    indexed = set(articles[::2])
+    questions, index_dir = _prepare(data, work, encoder, indexed, name="holdout-index")
+    questions = sample(questions, limit)
+    encoder.warm([clean_question(q.text) for q in questions])
+    answerer = answerers(index_dir, encoder)["hybrid"]
+    buckets: dict[str, list[bool]] = {"out_of_corpus": [], "in_corpus": [], "unanswerable": []}
+    rows = []
+    for q in questions:
+        answer = answerer.ask(q.text)
+        bucket = "out_of_corpus" if q.article not in indexed else ("in_corpus" if q.answers else "unanswerable")
+        buckets[bucket].append(answer.abstained)
+        rows.append({"bucket": bucket, "confidence": answer.confidence, **answer.signals})
+    if features_out:
+        features_out.write_text(json.dumps(rows))
+    rate = lambda xs: sum(xs) / len(xs) if xs else None  # noqa: E731
+    result = {
+        "dataset": f"squad-holdout:{Path(data).name}",
+        "n_questions": len(questions),
+        "n_chunks": len(answerer.index),
+        "threshold": answerer.threshold,
+        "abstain_out_of_corpus": rate(buckets["out_of_corpus"]),
+        "false_abstain_in_corpus": rate(buckets["in_corpus"]),
+        "abstain_unanswerable": rate(buckets["unanswerable"]),
+        "counts": {k: len(v) for k, v in buckets.items()},
+    }
+    return result
+
+
+def ndcg_at_10(ranked_docs: list[str], relevant: dict[str, int]) -> float:
+    dcg = sum(relevant.get(d, 0) / math.log2(i + 2) for i, d in enumerate(ranked_docs[:10]))
+    ideal = sum(g / math.log2(i + 2) for i, g in enumerate(sorted(relevant.values(), reverse=True)[:10]))
+    return dcg / ideal if ideal else 0.0
+
+
+def eval_beir(data: str, work: Path, encoder, limit: int | None = None) -> dict:
+    """Document ranking (a document scores as its best chunk): nDCG@10 and recall@100."""
+    corpus = work / "corpus"
+    queries, qrels = write_beir_corpus(data, corpus)
+    build(corpus, work / "index", encoder=encoder, progress=sys.stderr.isatty())
+    encoder = CachedEncoder(encoder)
+    ids = sample(sorted(queries), limit)
+    encoder.warm([queries[i] for i in ids])
+    index = Index.open(work / "index", model=encoder.name)
+    searcher = Searcher(index, encoder, pool=300)
+    result = {"dataset": f"beir:{Path(data).name}", "n_questions": len(ids), "n_chunks": len(index), "systems": {}}
+    for mode in MODES:
+        ndcg, recall = [], []
+        for qid in ids:
+            docs = list(dict.fromkeys(h.chunk.article_id for h in searcher.search(queries[qid], k=300, mode=mode)))
+            ndcg.append(ndcg_at_10(docs, qrels[qid]))
+            recall.append(len(set(docs[:100]) & set(qrels[qid])) / len(qrels[qid]))
+        result["systems"][mode] = {"ndcg@10": float(np.mean(ndcg)), "recall@100": float(np.mean(recall))}
+        log.info("%s: %s", mode, result["systems"][mode])
+    return result
+
+
+def plot_recall(result: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ks = [1, 5, 20]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for mode, metrics in result["systems"].items():
+        ax.plot(ks, [metrics[f"recall@{k}"] for k in ks], marker="o", label=mode)
+    ax.set_xscale("log")
+    ax.set_xticks(ks, [str(k) for k in ks])
+    ax.set_xlabel("k (passages retrieved)")
+    ax.set_ylabel("recall@k (passage holds the gold answer)")
+    ax.set_title(f"{result['dataset']}: {result['n_questions']:,} questions, {result['n_chunks']:,} passages")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+
+
+def print_table(result: dict) -> None:
+    print(f"{result['dataset']}  questions={result['n_questions']}  chunks={result['n_chunks']}  ({date.today()})")
+    if "systems" not in result:
+        for key in ("threshold", "abstain_out_of_corpus", "false_abstain_in_corpus", "abstain_unanswerable", "counts"):
+            print(f"  {key}: {result[key]}")
+        return
+    keys = list(next(iter(result["systems"].values())))
+    print(f"  {'system':8} " + " ".join(f"{k:>15}" for k in keys))
+    for mode, metrics in result["systems"].items():
+        print(f"  {mode:8} " + " ".join(f"{metrics[k]:>15.3f}" for k in keys))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m retrieval.eval", description="Evaluate retrieval, answers and abstention on public data sets.")
+    parser.add_argument("dataset", choices=["squad", "beir"], help="squad: SQuAD v1.1/v2.0 JSON; beir: a BEIR folder (corpus.jsonl, queries.jsonl, qrels/)")
+    parser.add_argument("--data", required=True, help="SQuAD JSON file or BEIR folder")
+    parser.add_argument("--limit", type=int, help="a fixed, seeded sample of N questions")
+    parser.add_argument("--holdout", action="store_true", help="index half the articles; measure abstention")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--plot", type=Path, help="write a PNG of recall@k (squad without --holdout)")
+    parser.add_argument("--features", type=Path, help="with --holdout: write per-question abstention signals (for calibration)")
+    parser.add_argument("--work", type=Path, default=Path(".eval"), help="where corpora and indexes are cached (default: %(default)s)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    from embeddings import Encoder
+
+    encoder = Encoder()
+    data = Path(args.data)
+    work = args.work / (data.parent.name if data.is_file() else data.name)
+    if args.dataset == "beir":
+        result = eval_beir(args.data, work, encoder, args.limit)
+    elif args.holdout:
+        result = eval_holdout(args.data, work, encoder, args.limit, args.features)
+    else:
+        result = eval_squad(args.data, work, encoder, args.limit)
+        if args.plot:
+            plot_recall(result, args.plot)
+    print_table(result)
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""Answers over the seed articles: cited, verified, declined when the articles do not say."""
+
+from pathlib import Path
+
+import pytest
+
+from retrieval.answer import MAX_QUESTION_CHARS
+from retrieval.conversation import Conversation, is_follow_up
+
+SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+
+ANSWERABLE = [
+    ("Who is Aram Hamparian?", "003_f72df80af7b70ac3.txt", "executive director of ANCA"),
+    ("What is the capital of Armenia?", "003_f72df80af7b70ac3.txt", "Yerevan"),
+    ("When did Kardashian West share the link to the ANCA?", "003_f72df80af7b70ac3.txt", "Sept. 29"),
+    ("Which film about the Armenian genocide did Eric Esrailian produce?", "003_f72df80af7b70ac3.txt", "The Promise"),
+    ("When did the conflict between Armenia and Azerbaijan start?", "000_fd20d6fee344e7f0.txt", "80s"),
+]
+UNANSWERABLE = [
+    "Who won the 2018 World Cup?",
+    "What is the capital of France?",
+    "How do I bake sourdough bread?",
+    "What is the boiling point of water at sea level?",
+    "Who is the CEO of Microsoft?",
+]
+
+
+def assert_verified(answer):
+    for c in answer.citations:
+        text = (SEEDS / c.article).read_text(encoding="utf-8")
+        assert text[c.start : c.end] == c.quote
+        assert c.passage in text and c.quote in c.passage
+        assert f"[{c.n}]" in answer.text
+
+
+@pytest.mark.parametrize("question, article, expected", ANSWERABLE)
+def test_seed_questions_are_answered_from_the_right_article(answerer, question, article, expected):
+    answer = answerer.ask(question)
+    assert not answer.abstained, answer
+    assert 1 <= len(answer.citations) <= 3
+    assert any(c.article == article and expected in c.quote for c in answer.citations), answer.text
+    assert_verified(answer)
+
+
+@pytest.mark.parametrize("question", UNANSWERABLE)
+def test_questions_the_seeds_cannot_answer_are_declined(answerer, question):
+    answer = answerer.ask(question)
+    assert answer.abstained and answer.kind == "not_found", answer.text
+    assert answer.citations == ()
+    assert "couldn't find" in answer.text
+
+
+@pytest.mark.parametrize("message", ["hi", "Hello!", "thanks", "Thank you so much", "who are you?", "What can you do?", "bye"])
+def test_small_talk_gets_a_friendly_reply_without_citations(answerer, message):
+    answer = answerer.ask(message)
+    assert answer.kind == "small_talk" and answer.citations == ()
+    assert "articles" in answer.text or "welcome" in answer.text.lower() or "bye" in answer.text.lower()
+
+
+@pytest.mark.parametrize("message", ["", "   ", "\n\t", "\x00\x01\x02", "🙂🙂🙂", "?!"])
+def test_empty_or_wordless_input_gets_a_hint(answerer, message):
+    answer = answerer.ask(message)
+    assert answer.kind == "hint" and answer.citations == ()
+
+
+def test_very_long_input_is_refused_with_a_clear_message(answerer):
+    answer = answerer.ask("Who is Aram Hamparian? " * 200)
+    assert answer.kind == "too_long" and answer.citations == ()
+    assert f"{MAX_QUESTION_CHARS:,}" in answer.text
+
+
+def test_markup_and_control_characters_are_plain_text(answerer):
+    answer = answerer.ask("<b>Who</b> is \x07Aram\u200b Hamparian?</pre>&amp;")
+    assert not answer.abstained
+    assert any("Hamparian" in c.quote for c in answer.citations)
+    assert_verified(answer)
+
+
+def test_follow_up_borrows_the_person_from_the_last_question(answerer):
+    conversation = Conversation()
+    first = answerer.ask("Who is Eric Esrailian?", conversation)
+    assert not first.abstained
+    follow = answerer.ask("What film did he produce?", conversation)
+    assert "Esrailian" in follow.query
+    assert not follow.abstained
+    assert any("The Promise" in c.quote or "Esrailian" in c.quote for c in follow.citations), follow.text
+    assert_verified(follow)
+
+
+def test_self_contained_question_is_not_polluted_by_the_last_one(answerer):
+    conversation = Conversation()
+    answerer.ask("Who is Eric Esrailian?", conversation)
+    fresh = answerer.ask("Who is Aram Hamparian?", conversation)
+    assert fresh.query == "Who is Aram Hamparian?"
+    assert any("Hamparian" in c.quote for c in fresh.citations)
+
+
+def test_reset_forgets_the_topic(answerer):
+    conversation = Conversation()
+    answerer.ask("Who is Eric Esrailian?", conversation)
+    conversation.reset()
+    answer = answerer.ask("What film did he produce?", conversation)
+    assert answer.query == "What film did he produce?"
+
+
+@pytest.mark.parametrize(
+    "question, expected",
+    [
+        ("When did she post it?", True),
+        ("Who is he?", True),
+        ("And his brother?", True),
+        ("Who is Aram Hamparian?", False),
+        ("What is the capital of Armenia?", False),
+        ("When did Kim Kardashian post about Armenia?", False),
+    ],
+)
+def test_follow_up_detection(question, expected):
+    assert is_follow_up(question) is expected
