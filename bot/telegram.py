@@ -37,14 +37,14 @@ from retrieval import settings
 from retrieval.conversation import Conversation
 from retrieval.store import IndexProblem
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("bot.telegram")  # the same name when run as __main__
 
 TOKEN_SHAPE = re.compile(r"\d+:[A-Za-z0-9_-]{30,}")
 UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 TYPING_RENEW_S = 4.5  # Telegram shows "typing…" for 5 s per chat action
 MAX_BACKOFF_S = 30.0
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
-ANSWER_THREADS = 2  # two cores: more threads only make torch fight itself
+ANSWER_THREADS = 2  # answers are CPU-bound: a couple at a time keeps torch from oversubscribing the cores
 
 COMMANDS = [
     BotCommand("start", "What this bot does"),
@@ -386,15 +386,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bot.telegram",
         description="Answers questions about the articles in Telegram, quoting and citing its sources.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=(
-            "environment (or .env): TELEGRAM_BOT_TOKEN (required, from @BotFather); "
-            "TELEGRAM_API_BASE_URL (default https://api.telegram.org; a self-hosted Bot API server); "
-            "TELEGRAM_ALLOWED_USERS, TELEGRAM_ALLOWED_CHATS (comma-separated ids; default: everyone)"
+            "environment (or .env):\n"
+            "  TELEGRAM_BOT_TOKEN      required: the token @BotFather gave you\n"
+            "  TELEGRAM_API_BASE_URL   Bot API server (default https://api.telegram.org)\n"
+            "  TELEGRAM_ALLOWED_USERS  comma-separated user ids allowed to ask (default: everyone)\n"
+            "  TELEGRAM_ALLOWED_CHATS  comma-separated chat ids allowed to ask (default: everyone)"
         ),
     )
     add_corpus_options(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # which CPU build it picked is not news
     try:
         token = read_token()
         access = Access(read_ids("TELEGRAM_ALLOWED_USERS"), read_ids("TELEGRAM_ALLOWED_CHATS"))

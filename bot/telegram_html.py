@@ -79,13 +79,13 @@ def _shorten(label: str) -> str:
     return label if len(label) <= BUTTON_CHARS else label[: BUTTON_CHARS - 1].rstrip() + "…"
 
 
-def visible_length(html: str) -> int:
-    """Length as Telegram counts it: text after entity parsing, in UTF-16 code units."""
-    return sum(_weight(atom) for atom in ATOM.findall(html))
+def _is_tag(atom: str) -> bool:
+    return atom.startswith("<") and len(atom) > 1
 
 
 def _weight(atom: str) -> int:
-    if atom.startswith("<") and len(atom) > 1:
+    """Length as Telegram counts it: text after entity parsing, in UTF-16 code units."""
+    if _is_tag(atom):
         return 0
     text = unescape(atom) if atom.startswith("&") else atom
     return len(text.encode("utf-16-le")) // 2
@@ -102,7 +102,7 @@ def split_html(html: str, limit: int = LIMIT) -> list[str]:
             _track(stack, atom)
         close = "".join(f"</{name}>" for name, _ in reversed(stack))
         piece = reopen + "".join(atoms[i:cut]).strip() + close
-        if "".join(a for a in atoms[i:cut] if not a.startswith("<") or len(a) == 1).strip():
+        if "".join(a for a in atoms[i:cut] if not _is_tag(a)).strip():
             pieces.append(piece)
         i = cut
         while i < len(atoms) and atoms[i].isspace():
@@ -111,7 +111,7 @@ def split_html(html: str, limit: int = LIMIT) -> list[str]:
 
 
 def _track(stack: list[tuple[str, str]], atom: str) -> None:
-    if len(atom) < 2 or not atom.startswith("<"):
+    if not _is_tag(atom):
         return
     if atom.startswith("</"):
         stack.pop()
@@ -145,7 +145,7 @@ def _boundary(atoms: list[str], k: int) -> str | None:
     if last == "\n":
         return "paragraph" if k >= 2 and atoms[k - 2] == "\n" else "line"
     if last.isspace():
-        before = unescape("".join(a for a in atoms[max(0, k - 6) : k - 1] if not a.startswith("<") or len(a) == 1))
+        before = unescape("".join(a for a in atoms[max(0, k - 6) : k - 1] if not _is_tag(a)))
         return "sentence" if SENTENCE_END.search(before) else "word"
     return None
 
@@ -156,6 +156,6 @@ def _visible(atoms: list[str], i: int, k: int) -> int:
 
 def _before_opening_tags(atoms: list[str], i: int, k: int) -> int:
     """An opening tag right before a cut belongs to the next piece, not as an empty pair in this one."""
-    while k - 1 > i and atoms[k - 1].startswith("<") and not atoms[k - 1].startswith("</") and len(atoms[k - 1]) > 1:
+    while k - 1 > i and _is_tag(atoms[k - 1]) and not atoms[k - 1].startswith("</"):
         k -= 1
     return k

@@ -41,6 +41,7 @@ SENTENCE_WEIGHTS = {
     "cue": 0.213, "fragment": -0.32, "neighbour": -1.676, "new_words": -1.45,
 }
 SENTENCE_MARGIN = 3.0  # further sentences join the best one when within this many logits of it
+SENTENCE_FLOOR = -2.0  # ... and likely enough on their own (about 12 %)
 
 NOT_FOUND = "I couldn't find that in the articles I have, so I won't guess. Try rephrasing, or ask about something they cover."
 EMPTY_HINT = "Type a question about the articles, for example: “Who is mentioned in the articles?”"
@@ -51,6 +52,7 @@ WHEN = re.compile(r"\b(1[0-9]{3}|20[0-9]{2}|jan|feb|mar|apr|may|jun|jul|aug|sep|
 TAG = re.compile(r"</?[a-zA-Z][^<>]{0,200}>")
 WANTS_TIME = re.compile(r"\s*(when|what year|what date|what time|how long ago|in what year|what century)\b", re.I)
 WANTS_NUMBER = re.compile(r"\s*(how (many|much|old|long|far|big|large|tall|often)|what (percentage|number|amount))\b", re.I)
+HEADING_MAX_WORDS = 10
 FULL_STOP = re.compile(r"[.!?…][\"'”’)\]]*$")
 NUMBER = re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|hundred|thousand|million|billion|dozen)\b", re.I)
 
@@ -90,6 +92,10 @@ def clean_question(text: str) -> str:
     chars = [" " if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") and c != "\u200d" else c for c in text]
     text = html.unescape(TAG.sub(" ", "".join(chars)))
     return " ".join(text.split())
+
+
+def _is_heading(sentence: str) -> bool:
+    return not FULL_STOP.search(sentence) and len(sentence.split()) <= HEADING_MAX_WORDS
 
 
 def _sigmoid(x: float) -> float:
@@ -201,12 +207,20 @@ class Answerer:
         candidates = [(c["score"], c["hit"], c["start"], c["end"]) for c in self.candidates(query, qvec, hits, terms, idf)]
         if not candidates:
             return []
+        # Headlines and captions (short, no full stop) help search but make poor answers.
+        candidates = [c for c in candidates if not _is_heading(self.index.article_text(c[1].chunk.article_id)[c[2] : c[3]])]
+        if not candidates:
+            return []
         candidates.sort(key=lambda c: -c[0])
         best = candidates[0][0]
-        chosen = [c for c in candidates[:MAX_SENTENCES] if c[0] >= best - SENTENCE_MARGIN]
-        # Readable order: by source passage as ranked, then as the sentences stand in the article.
-        hit_order = {id(h): i for i, h in enumerate(hits)}
-        chosen.sort(key=lambda c: (hit_order[id(c[1])], c[2]))
+        chosen = [candidates[0]] + [
+            c for c in candidates[1:MAX_SENTENCES] if c[0] >= max(best - SENTENCE_MARGIN, SENTENCE_FLOOR)
+        ]
+        # Readable order: the passage of the best sentence first; within a passage, article order.
+        passage_rank = {}
+        for c in chosen:
+            passage_rank.setdefault(c[1].chunk.rowid, len(passage_rank))
+        chosen.sort(key=lambda c: (passage_rank[c[1].chunk.rowid], c[2]))
         citations = []
         for score, hit, s, e in chosen:
             text = self.index.article_text(hit.chunk.article_id)

@@ -20,11 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from retrieval.answer import Answerer, clean_question
+from retrieval.answer import ABSTAIN_WEIGHTS, SENTENCE_WEIGHTS, Answerer, clean_question
 from retrieval.datasets import Question, write_beir_corpus, write_squad_corpus
 from retrieval.index import build
 from retrieval.search import MODES, Searcher
 from retrieval.store import Index
+from retrieval.text import query_terms
 
 EVAL_K = 20
 SEED = 13
@@ -115,7 +116,7 @@ def _prepare(data: str, work: Path, encoder, articles: set[str] | None = None, n
     return questions, part_index
 
 
-def eval_squad(data: str, work: Path, encoder, limit: int | None = None) -> dict:
+def eval_squad(data: str, work: Path, encoder, limit: int | None = None, fit: bool = False) -> dict:
     encoder = CachedEncoder(encoder)
     questions, index_dir = _prepare(data, work, encoder)
     questions = sample([q for q in questions if q.answers], limit)
@@ -133,10 +134,12 @@ def eval_squad(data: str, work: Path, encoder, limit: int | None = None) -> dict
         result["systems"][mode] = retrieval_metrics(ranked, answered, abstained)
         result["systems"][mode]["ms_per_question"] = (time.perf_counter() - started) * 1000 / max(len(questions), 1)
         log.info("%s: %s", mode, result["systems"][mode])
+    if fit:
+        result["fit"] = fit_sentences(systems["hybrid"], questions)
     return result
 
 
-def eval_holdout(data: str, work: Path, encoder, limit: int | None = None, features_out: Path | None = None) -> dict:
+def eval_holdout(data: str, work: Path, encoder, limit: int | None = None, fit: bool = False) -> dict:
     """Half the articles indexed (a fixed split): how often the bot declines, in and out of the corpus."""
     encoder = CachedEncoder(encoder)
     all_questions = write_squad_corpus(data, work / "corpus")
@@ -153,8 +156,6 @@ def eval_holdout(data: str, work: Path, encoder, limit: int | None = None, featu
         bucket = "out_of_corpus" if q.article not in indexed else ("in_corpus" if q.answers else "unanswerable")
         buckets[bucket].append(answer.abstained)
         rows.append({"bucket": bucket, "confidence": answer.confidence, **answer.signals})
-    if features_out:
-        features_out.write_text(json.dumps(rows))
     rate = lambda xs: sum(xs) / len(xs) if xs else None  # noqa: E731
     result = {
         "dataset": f"squad-holdout:{Path(data).name}",
@@ -166,7 +167,50 @@ def eval_holdout(data: str, work: Path, encoder, limit: int | None = None, featu
         "abstain_unanswerable": rate(buckets["unanswerable"]),
         "counts": {k: len(v) for k, v in buckets.items()},
     }
+    if fit:
+        result["fit"] = fit_abstention(rows)
     return result
+
+
+def logistic_fit(X: np.ndarray, y: np.ndarray, steps: int = 4000, rate: float = 0.2) -> tuple[float, np.ndarray]:
+    """Plain logistic regression (gradient descent on standardised features), weights on the raw scale."""
+    mu, sd = X.mean(0), X.std(0) + 1e-9
+    Z = (X - mu) / sd
+    w, b = np.zeros(X.shape[1]), 0.0
+    for _ in range(steps):
+        g = 1 / (1 + np.exp(-(Z @ w + b))) - y
+        w -= rate * (Z.T @ g / len(y) + 1e-4 * w)
+        b -= rate * g.mean()
+    return float(b - (w * mu / sd).sum()), w / sd
+
+
+def fit_abstention(rows: list[dict]) -> dict:
+    """Refits the abstention model on holdout signals and shows what each threshold trades."""
+    rows = [r for r in rows if r["bucket"] != "unanswerable"]
+    X = np.array([[r[name] for name in ABSTAIN_WEIGHTS] for r in rows])
+    y = np.array([r["bucket"] == "in_corpus" for r in rows], dtype=float)
+    bias, weights = logistic_fit(X, y)
+    conf = 1 / (1 + np.exp(-(X @ weights + bias)))
+    table = {
+        f"{t:.2f}": {"abstain_out_of_corpus": float(np.mean(conf[y == 0] < t)), "false_abstain_in_corpus": float(np.mean(conf[y == 1] < t))}
+        for t in (0.3, 0.4, 0.5, 0.6, 0.7)
+    }
+    return {"bias": round(bias, 3), "weights": dict(zip(ABSTAIN_WEIGHTS, np.round(weights, 3).tolist())), "thresholds": table}
+
+
+def fit_sentences(answerer: Answerer, questions: list[Question]) -> dict:
+    """Refits the sentence-choice model: which features mark a sentence that holds the gold answer."""
+    X, y = [], []
+    for q in questions:
+        answer = answerer.ask(q.text)
+        query = clean_question(q.text)
+        qvec = answerer.searcher.encode(query)
+        terms = query_terms(query)
+        for c in answerer.candidates(query, qvec, list(answer.sources), terms, answerer.index.idf(terms)):
+            X.append([c["features"][name] for name in SENTENCE_WEIGHTS])
+            y.append(has_gold(answerer.index.article_text(c["hit"].chunk.article_id)[c["start"] : c["end"]], q.answers))
+    bias, weights = logistic_fit(np.array(X), np.array(y, dtype=float))
+    return {"bias": round(bias, 3), "weights": dict(zip(SENTENCE_WEIGHTS, np.round(weights, 3).tolist()))}
 
 
 def ndcg_at_10(ranked_docs: list[str], relevant: dict[str, int]) -> float:
@@ -239,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--holdout", action="store_true", help="index half the articles; measure abstention")
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--plot", type=Path, help="write a PNG of recall@k (squad without --holdout)")
-    parser.add_argument("--features", type=Path, help="with --holdout: write per-question abstention signals (for calibration)")
+    parser.add_argument("--fit", action="store_true", help="also refit the model behind the defaults (sentence choice; with --holdout, abstention) and print it")
     parser.add_argument("--work", type=Path, default=Path(".eval"), help="where corpora and indexes are cached (default: %(default)s)")
     args = parser.parse_args(argv)
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -251,12 +295,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.dataset == "beir":
         result = eval_beir(args.data, work, encoder, args.limit)
     elif args.holdout:
-        result = eval_holdout(args.data, work, encoder, args.limit, args.features)
+        result = eval_holdout(args.data, work, encoder, args.limit, args.fit)
     else:
-        result = eval_squad(args.data, work, encoder, args.limit)
+        result = eval_squad(args.data, work, encoder, args.limit, args.fit)
         if args.plot:
             plot_recall(result, args.plot)
     print_table(result)
+    if "fit" in result:
+        print("refitted model:", json.dumps(result["fit"], indent=2))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     return 0

@@ -25,14 +25,13 @@ SECRET = TOKEN.partition(":")[2]
 # PTB's own RetryAfter warns, on every 429, that its retry_after will become a timedelta; the bot never reads it.
 pytestmark = pytest.mark.filterwarnings("ignore:.*retry_after.*:DeprecationWarning")
 
-# Sentences of long (hyphenated) words: one sentence is over 4,096 characters, an answer of three is ~13,000.
-LONG_WORDS = [
-    "internationalization-telecommunications",
-    "counterrevolutionaries-uncharacteristically",
-    "institutionalization-interdisciplinary",
-    "misunderstandings-electroencephalography",
+# Sentences of hyphen-joined phrases (one "word" each): one sentence is over 4,096 characters, an answer ~14,000.
+PHRASES = [
+    "Zorblat-lighthouse-keepers-guard-the-northern-coast",
+    "the-keepers-light-the-lamp-every-night-at-dusk",
+    "ships-pass-the-rocks-safely-thanks-to-the-keepers",
+    "the-lighthouse-was-built-by-Ada-Quist-long-ago",
 ]
-
 
 def run(coro):
     return asyncio.run(asyncio.wait_for(coro, 30))
@@ -91,7 +90,7 @@ def long_answerer(tmp_path_factory, encoder):
     folder = tmp_path_factory.mktemp("long-index")
 
     def sentence(i: int) -> str:
-        return " ".join(["The", "Zorblat", "lighthouse", "keepers"] + [LONG_WORDS[(i + j) % 4] for j in range(100)]) + "."
+        return "The Zorblat lighthouse keepers guard the northern coast: " + " ".join(PHRASES[(i + j) % 4] for j in range(95)) + "."
 
     body = "\n\n".join(" ".join(sentence(3 * p + s) for s in range(3)) for p in range(2))
     (corpus / "zorblat.txt").write_text("The Zorblat lighthouse keepers & <friends>\n\n" + body + "\n", encoding="utf-8")
