@@ -74,8 +74,7 @@ class Searcher:
         # Every candidate gets every score, so fusion and abstention see the full picture.
         missing = [i for i in ids if i not in dense]
         if missing:
-            vectors = np.vstack([self.index.vectors.reconstruct(int(i)) for i in missing])
-            dense.update(zip(missing, (vectors @ qvec).tolist()))
+            dense.update(zip(missing, (self.index.chunk_vectors(missing) @ qvec).tolist()))
         d = np.array([dense[i] for i in ids])
         lex = np.array([lexical.get(i, 0.0) for i in ids])
         sent, cov = self._sentence_signals(query, qvec, [chunks[i] for i in ids])

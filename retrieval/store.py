@@ -142,11 +142,28 @@ class Index:
         self.conn.close()
 
     def dense(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        self._follow_rebuilds()
         k = min(k, len(self))
         if k <= 0:
             return []
         scores, ids = self.vectors.search(query_vector.reshape(1, -1).astype(np.float32), k)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+
+    def chunk_vectors(self, rowids: list[int]) -> np.ndarray:
+        """Vectors of the given chunks, read from SQLite so they match its rows (zeros if gone)."""
+        marks = ",".join("?" * len(rowids))
+        rows = dict(self._rows(f"SELECT c.rowid, v.vec FROM chunks c JOIN vectors v ON v.key = c.vector_key WHERE c.rowid IN ({marks})", list(rowids)))
+        dim = int(self.meta["dim"])
+        return np.vstack([np.frombuffer(rows[i], dtype=np.float32) if i in rows else np.zeros(dim, np.float32) for i in rowids])
+
+    def _follow_rebuilds(self) -> None:
+        """A long-running bot picks up the FAISS file of a build that finished after it started."""
+        ((generation,),) = self._rows("SELECT value FROM meta WHERE key = 'generation'")
+        if generation != self.meta["generation"]:
+            import faiss
+
+            self.vectors = faiss.read_index(str(faiss_path(self.folder, int(generation))))
+            self.meta = dict(self._rows("SELECT key, value FROM meta"))
 
     def lexical(self, query: str, k: int) -> list[tuple[int, float]]:
         terms = query_terms(query)

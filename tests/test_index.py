@@ -162,3 +162,17 @@ def test_index_records_model_and_type(seed_index):
     assert index.meta["faiss_type"] == "Flat,IP"
     with sqlite3.connect(seed_index / DB_NAME) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_an_open_index_follows_a_rebuild(corpus_copy, tmp_path, encoder):
+    folder = tmp_path / "idx"
+    build(corpus_copy, folder, encoder=encoder)
+    index = Index.open(folder)
+    searcher = Searcher(index, encoder)
+    (corpus_copy / "extra.txt").write_text(
+        "Lake Sevan report\n\nLake Sevan is the largest lake in Armenia and lies at 1,900 metres above sea level.\n", encoding="utf-8"
+    )
+    build(corpus_copy, folder, encoder=encoder)
+    for mode in ("dense", "lexical", "hybrid"):
+        hits = searcher.search("How high above sea level is Lake Sevan?", k=3, mode=mode)
+        assert hits[0].chunk.article_id == "extra.txt"
