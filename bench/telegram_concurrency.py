@@ -2,7 +2,8 @@
 
 Drives the real bot (PTB, HTTP, flood-limit handling, answering off the event loop) through the
 fake Bot API in tests/, over the seed corpus. Time to first reply = from queuing the user's message
-to the bot's answer arriving at the API. The ratio says what a crowd costs each user.
+to the bot's answer arriving at the API. The ratio says what a crowd costs each user; the same crowd
+answered with no bot at all shows how much of that is answering itself.
 
     python bench/telegram_concurrency.py [--rounds 5]
 """
@@ -22,7 +23,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from fake_bot_api import TOKEN, FakeBotAPI  # noqa: E402
 
-from bot.telegram import build_application, serve  # noqa: E402
+from bot.telegram import ANSWER_THREADS, build_application, serve  # noqa: E402
 
 QUESTIONS = [
     "Who is Aram Hamparian?",
@@ -42,6 +43,22 @@ async def ask(api: FakeBotAPI, chats: list[int], round_: int) -> list[float]:
     while not all(len(api.sent(chat)) > before[chat] for chat in chats):
         await asyncio.sleep(0.002)
     return [api.sent(chat)[before[chat]].at - started for chat in chats]
+
+
+async def answer_only(answerer, rounds: int) -> list[float]:
+    """The same crowd answered without Telegram (two at a time, as the bot does): what CPU alone costs."""
+    slots = asyncio.Semaphore(ANSWER_THREADS)
+
+    async def one(question: str, started: float) -> float:
+        async with slots:
+            await asyncio.to_thread(answerer.ask, question, None)
+        return time.monotonic() - started
+
+    samples = []
+    for round_ in range(rounds):
+        started = time.monotonic()
+        samples += await asyncio.gather(*(one(QUESTIONS[(chat + round_) % len(QUESTIONS)], started) for chat in range(CROWD)))
+    return samples
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
@@ -81,15 +98,18 @@ def main() -> None:
     from retrieval.index import build
 
     encoder = Encoder()
-    folder = tempfile.mkdtemp(prefix="bench-telegram-")
-    build(ROOT / "seeds", folder, encoder=encoder)
-    results = asyncio.run(measure(Answerer.open(folder, encoder=encoder), args.rounds))
+    with tempfile.TemporaryDirectory(prefix="bench-telegram-") as folder:
+        build(ROOT / "seeds", folder, encoder=encoder)
+        answerer = Answerer.open(folder, encoder=encoder)
+        results = asyncio.run(measure(answerer, args.rounds))
+        results[f"{CROWD} answers, no bot"] = asyncio.run(answer_only(answerer, args.rounds))
+        answerer.index.close()
 
     print(f"time to first reply, seed corpus, {args.rounds} rounds (fake Bot API on 127.0.0.1, AIORateLimiter defaults)")
     rows = {name: percentiles(samples) for name, samples in results.items()}
     for name, (p50, p95) in rows.items():
-        print(f"  {name:<18} n={len(results[name]):<4} p50 {1000 * p50:7.1f} ms   p95 {1000 * p95:7.1f} ms")
-    (a50, a95), (c50, c95) = rows.values()
+        print(f"  {name:<21} n={len(results[name]):<4} p50 {1000 * p50:7.1f} ms   p95 {1000 * p95:7.1f} ms")
+    (a50, a95), (c50, c95), _ = rows.values()
     print(f"  ratio (crowd / alone): p50 {c50 / a50:.1f}x   p95 {c95 / a95:.1f}x")
 
 

@@ -219,7 +219,8 @@ async def question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         async with typing(context.bot, message.chat_id), context.bot_data["answer_slots"]:
             answer = await asyncio.to_thread(context.bot_data["answerer"].ask, text, _conversation(context))
         await send_answer(message, answer)
-    log.info("chat %s: %s with %d citation(s) in %.0f ms", message.chat_id, answer.kind, len(answer.citations), 1000 * (time.perf_counter() - started))
+    elapsed_ms = 1000 * (time.perf_counter() - started)
+    log.info("chat %s: %s with %d citation(s) in %.0f ms", message.chat_id, answer.kind, len(answer.citations), elapsed_ms)
 
 
 async def show_source(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -299,7 +300,9 @@ async def register_commands(app: Application) -> None:
         log.warning("could not register the command menu (%s)", exc)
 
 
-def build_application(answerer, token: str, base_url: str | None = None, access: Access = Access(), answer_threads: int = ANSWER_THREADS) -> Application:
+def build_application(
+    answerer, token: str, base_url: str | None = None, access: Access = Access(), answer_threads: int = ANSWER_THREADS
+) -> Application:
     """The whole bot, wired: handlers, flood-limit retries, concurrent updates, error handler."""
     protect_token(token)
     builder = (

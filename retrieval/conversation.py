@@ -15,6 +15,7 @@ PRONOUNS = frozenset(
 QUESTION_WORDS = frozenset("who what when where why how which whom whose is are was were do does did can could".split())
 MAX_TURNS = 6
 SHORT_QUESTION_TERMS = 2
+TOPIC_TURNS = 2
 
 
 @dataclass
@@ -31,10 +32,6 @@ class Conversation:
     def reset(self) -> None:
         self.turns.clear()
 
-    @property
-    def last(self) -> Turn | None:
-        return self.turns[-1] if self.turns else None
-
     def remember(self, question: str, query: str, answer) -> None:
         self.turns.append(Turn(question, query, answer))
 
@@ -45,12 +42,13 @@ class Conversation:
             return f"{question} {topic}"
         return question
 
-
     def _topic(self) -> str:
-        for turn in reversed(self.turns):
-            if not getattr(turn.answer, "abstained", True) or turn.query != turn.question:
-                return topic_of(turn.query)
-        return ""
+        """Names from the last two answered turns (a pronoun may point past the latest one)."""
+        answered = [t for t in reversed(self.turns) if not getattr(t.answer, "abstained", True)][:TOPIC_TURNS]
+        names = [n for t in answered for n in entities(t.query)]
+        if names:
+            return " ".join(dict.fromkeys(names))
+        return " ".join(query_terms(answered[0].query)) if answered else ""
 
 
 def entities(text: str) -> list[str]:
@@ -62,12 +60,6 @@ def entities(text: str) -> list[str]:
             if i > 0 or len(words) == 1 or word.isupper():
                 found.append(word)
     return found
-
-
-def topic_of(query: str) -> str:
-    """Entities when the question named any, else its content words."""
-    names = entities(query)
-    return " ".join(dict.fromkeys(names)) if names else " ".join(query_terms(query))
 
 
 def is_follow_up(question: str) -> bool:

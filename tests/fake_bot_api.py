@@ -24,6 +24,8 @@ LIMIT = 4096
 TEXT_FIELDS = {"text", "parse_mode", "action", "callback_query_id", "url", "caption"}
 TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler", "a", "code", "pre", "blockquote", "tg-emoji"}
 COMMAND = re.compile(r"[a-z0-9_]{1,32}")
+ACTIONS = {"typing", "upload_photo", "record_video", "upload_video", "record_voice", "upload_voice", "upload_document",
+           "choose_sticker", "find_location", "record_video_note", "upload_video_note"}
 
 
 class BadRequest(Exception):
@@ -146,7 +148,11 @@ class FakeBotAPI:
             "text": text,
         }
         entities = [
-            {"type": "bot_command" if m.group().startswith("/") else "mention", "offset": utf16_length(text[: m.start()]), "length": utf16_length(m.group())}
+            {
+                "type": "bot_command" if m.group().startswith("/") else "mention",
+                "offset": utf16_length(text[: m.start()]),
+                "length": utf16_length(m.group()),
+            }
             for m in re.finditer(r"^/\w+(?:@\w+)?|@\w{5,32}", text)
         ]
         if entities:
@@ -196,7 +202,8 @@ class FakeBotAPI:
             failures = self._failures.get(method)
             if failures:
                 status, retry_after = failures.pop(0)
-                body = {"ok": False, "error_code": status, "description": "Too Many Requests: retry after 1" if status == 429 else "Bad Gateway"}
+                description = f"Too Many Requests: retry after {retry_after}" if status == 429 else "Bad Gateway"
+                body = {"ok": False, "error_code": status, "description": description}
                 if status == 429:
                     body["parameters"] = {"retry_after": retry_after}
                 return self._record(method, params, status, body)
@@ -238,14 +245,16 @@ class FakeBotAPI:
 
     def api_sendChatAction(self, params):
         self._chat(params)
-        if params.get("action") not in {"typing", "upload_photo", "record_video", "upload_video", "record_voice", "upload_voice", "upload_document", "choose_sticker", "find_location", "record_video_note", "upload_video_note"}:
+        if params.get("action") not in ACTIONS:
             raise BadRequest("wrong parameter action in request")
         return True
 
     def api_sendMessage(self, params):
         chat = self._chat(params)
         text = self._text(params)
-        reply = params.get("reply_parameters") or ({"message_id": params["reply_to_message_id"]} if "reply_to_message_id" in params else None)
+        reply = params.get("reply_parameters")
+        if reply is None and "reply_to_message_id" in params:
+            reply = {"message_id": params["reply_to_message_id"]}
         message = {"message_id": next(self._ids), "date": int(time.time()), "chat": chat, "from": self.me, "text": text}
         with self._cond:
             if reply:
@@ -268,7 +277,10 @@ class FakeBotAPI:
                 raise BadRequest("message to edit not found")
             markup = self._markup(params["reply_markup"]) if "reply_markup" in params else None
             if message["text"] == text and message.get("reply_markup") == markup:
-                raise BadRequest("message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message")
+                raise BadRequest(
+                    "message is not modified: specified new message content and reply markup are exactly the same "
+                    "as a current content and reply markup of the message"
+                )
             message["text"] = text
             message.pop("reply_markup", None)
             if markup:

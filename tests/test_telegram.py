@@ -33,6 +33,7 @@ PHRASES = [
     "the-lighthouse-was-built-by-Ada-Quist-long-ago",
 ]
 
+
 def run(coro):
     return asyncio.run(asyncio.wait_for(coro, 30))
 
@@ -139,23 +140,14 @@ def test_unanswerable_question_is_declined_without_buttons(api, answerer):
 
 
 def test_commands_start_help_sources_reset(api, answerer):
-    async def scenario(app):
-        for text in ("/start", "/help", "/sources"):
-            api.send(13, text)
-            await replies(api, 13, len(api.sent(13)) + 1)
-        api.send(13, QUESTION)
-        await replies(api, 13, 4)
-        api.send(13, "/sources")
-        await replies(api, 13, 5)
-        api.send(13, "/reset")
-        await replies(api, 13, 6)
-        return app.chat_data[13]["conversation"]
-
-    async def main():
+    async def scenario():
         async with running(api, answerer) as app:
-            return await scenario(app)
+            for n, text in enumerate(["/start", "/help", "/sources", QUESTION, "/sources", "/reset"], 1):
+                api.send(13, text)
+                await replies(api, 13, n)
+            return app.chat_data[13]["conversation"]
 
-    conversation = run(main())
+    conversation = run(scenario())
     start, help_, none, answer, sources, reset = api.sent(13)
     assert plain(start) == tg.START and plain(help_) == tg.HELP and plain(none) == tg.NO_SOURCES
     assert plain(sources).startswith("Sources") and buttons(sources) == buttons(answer)
