@@ -6,7 +6,7 @@ import logging
 import sys
 
 from retrieval.answer import Answerer
-from retrieval.index import build
+from retrieval.index import update_index
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +24,10 @@ def prepare(corpus: str, index: str, update: bool = True, progress: bool | None 
 
     Raises IndexProblem or FileNotFoundError with a message that says how to fix things.
     """
-    from embeddings import Encoder
+    from embeddings import query_encoder
 
-    encoder = Encoder()
+    logging.getLogger("faiss").setLevel(logging.WARNING)  # its loader logs CPU-feature probing at INFO
     if update:
-        report = build(corpus, index, encoder=encoder, progress=sys.stderr.isatty() if progress is None else progress)
+        report = update_index(corpus, index, progress=sys.stderr.isatty() if progress is None else progress)
         log.info("index %s: %s", index, report.summary().replace("\n", "; "))
-    return Answerer.open(index, encoder=encoder)
+    return Answerer.open(index, encoder=query_encoder(index))

@@ -7,6 +7,7 @@ answering path the same model on onnxruntime, which starts in about a second ins
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 
 from embeddings.encoder import DIM, MODEL_NAME, Encoder
@@ -19,14 +20,15 @@ log = logging.getLogger(__name__)
 
 def ensure_onnx(index_dir: str | Path) -> Path:
     """Exports the ONNX query encoder into the index folder unless it is there (imports torch only to export)."""
-    (Path(index_dir) / "encoder").mkdir(parents=True, exist_ok=True)
+    folder = Path(index_dir) / "encoder"
+    folder.mkdir(parents=True, exist_ok=True)
     path = onnx_path(index_dir)
     if not path.exists():
-        log.info("exporting the query encoder to %s", path)
+        log.info("exporting the query encoder to %s", path.parent)
         export_onnx(path)
-        for stale in path.parent.glob("*.onnx"):  # graphs of weights no longer installed
-            if stale != path:
-                stale.unlink(missing_ok=True)
+        for stale in folder.iterdir():  # exports of weights no longer installed, or of killed builds
+            if stale.is_dir() and stale != path.parent:
+                shutil.rmtree(stale, ignore_errors=True)
     return path
 
 

@@ -7,8 +7,10 @@ normalisation, so it outputs the same vectors as sentence-transformers. `OnnxEnc
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
+import shutil
 import warnings
 from contextlib import suppress
 from pathlib import Path
@@ -19,6 +21,7 @@ from embeddings.encoder import DIM, MODEL_NAME, _offline
 
 MAX_TOKENS = 256  # max_seq_length in the model's sentence_bert_config.json
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+WEIGHTS = "model.onnx.data"
 
 
 def model_dir() -> Path:
@@ -46,9 +49,9 @@ def weights_id(cache: Path) -> str:
 
 
 def onnx_path(index_dir: str | Path) -> Path:
-    """Where the index keeps its ONNX encoder; the name changes when the bundled weights do."""
+    """Where the index keeps its ONNX encoder; the folder's name changes when the bundled weights do."""
     folder = Path(index_dir) / "encoder"
-    return folder / f"{MODEL_NAME}-{weights_id(folder / 'weights.json')}.onnx"
+    return folder / f"{MODEL_NAME}-{weights_id(folder / 'weights.json')}" / "model.onnx"
 
 
 def _tokenizer():
@@ -72,8 +75,12 @@ def _batch(encodings) -> dict[str, np.ndarray]:
 
 
 def export_onnx(path: str | Path) -> Path:
-    """Exports the bundled model to `path` via a temp file and a rename, so readers never see half a file."""
+    """Exports the bundled model to `path`, a graph with its weights in a side file, in a folder of their own.
+
+    The folder is filled under a temp name and renamed, so a reader sees all of it or nothing.
+    """
     _offline()
+    import onnx
     import torch
     from transformers import AutoModel
 
@@ -93,41 +100,54 @@ def export_onnx(path: str | Path) -> Path:
     path = Path(path)
     model = Pooled(AutoModel.from_pretrained(str(model_dir()), attn_implementation="eager")).eval()
     sample = _batch(_tokenizer().encode_batch(["A short one.", "A somewhat longer sample sentence to trace."]))
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    graph = io.BytesIO()
+    with torch.no_grad(), warnings.catch_warnings():
+        # The legacy exporter's deprecation and tracer notes; tests/test_onnx_encoder.py checks parity.
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", "Exporting aten::index")
+        torch.onnx.export(
+            model,
+            tuple(torch.from_numpy(sample[name]) for name in INPUTS),
+            graph,
+            input_names=list(INPUTS),
+            output_names=["embedding"],
+            dynamic_axes={**{name: {0: "batch", 1: "tokens"} for name in INPUTS}, "embedding": {0: "batch"}},
+            opset_version=17,
+            dynamo=False,
+        )
+    tmp = path.parent.with_name(f".{path.parent.name}.{os.getpid()}.tmp")
+    tmp.mkdir(parents=True)
     try:
-        with torch.no_grad(), warnings.catch_warnings():
-            # The tracer's notes on the attention mask and index ops; tests/test_onnx_encoder.py checks parity.
-            warnings.simplefilter("ignore", torch.jit.TracerWarning)
-            warnings.filterwarnings("ignore", "Exporting aten::index")
-            torch.onnx.export(
-                model,
-                tuple(torch.from_numpy(sample[name]) for name in INPUTS),
-                str(tmp),
-                input_names=list(INPUTS),
-                output_names=["embedding"],
-                dynamic_axes={**{name: {0: "batch", 1: "tokens"} for name in INPUTS}, "embedding": {0: "batch"}},
-                opset_version=17,
-                dynamo=False,
-            )
-        os.replace(tmp, path)
+        # Weights in a side file load in 0.15 s instead of 0.4 s: onnxruntime maps them, no protobuf parse.
+        onnx.save_model(onnx.load_from_string(graph.getvalue()), tmp / path.name, save_as_external_data=True, location=WEIGHTS)
+        (tmp / WEIGHTS).chmod((tmp / path.name).stat().st_mode)  # onnx creates it 0600
+        try:
+            os.rename(tmp, path.parent)
+        except OSError:
+            if not path.exists():  # else another build exported it first
+                raise
     finally:
-        tmp.unlink(missing_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
     return path
 
 
 class OnnxEncoder:
-    """Encodes texts like `Encoder` (same vectors to ~1e-7) from an exported graph, in a fraction of its start-up."""
+    """Encodes texts like `Encoder` (same vectors to ~1e-7) from an exported graph, in a fraction of its start-up.
+
+    One thread by default: a question is too little work to split (4.5 ms on one thread vs 9.5 ms on two
+    on a busy 2-core machine), and concurrent questions each run on their caller's thread.
+    """
 
     name = MODEL_NAME
     dim = DIM
 
-    def __init__(self, path: str | Path, batch_size: int = 32, threads: int = 2):
+    def __init__(self, path: str | Path, batch_size: int = 32, threads: int = 1):
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = max(1, min(threads, os.cpu_count() or 1))
         options.inter_op_num_threads = 1
-        self.path = Path(path)
         self.batch_size = batch_size
         self._session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self._tokenizer = _tokenizer()

@@ -115,9 +115,9 @@ class Answerer:
     @classmethod
     def open(cls, index_dir: str | Path, encoder=None, **options) -> "Answerer":
         if encoder is None:
-            from embeddings import Encoder
+            from embeddings import query_encoder
 
-            encoder = Encoder()
+            encoder = query_encoder(index_dir)
         index = Index.open(index_dir, model=encoder.name)
         options.setdefault("k", int(settings.number("QA_TOP_K", DEFAULT_K)))
         options.setdefault("threshold", settings.number("QA_ABSTAIN_THRESHOLD", DEFAULT_ABSTAIN_THRESHOLD))

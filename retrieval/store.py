@@ -100,6 +100,7 @@ class Index:
     def open(cls, folder: str | Path, model: str | None = None) -> "Index":
         import faiss
 
+        faiss.omp_set_num_threads(1)  # one query needs one thread; a pool costs 20x on 2 busy cores
         folder = Path(folder)
         if not (folder / DB_NAME).exists():
             raise IndexProblem(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 STOPWORDS = frozenset(
     """a about above after again against all am an and any are as at be because been before being
@@ -36,5 +37,7 @@ def stem(word: str) -> str:
     return word
 
 
-def stems(text: str) -> set[str]:
-    return {stem(w) for w in re.findall(r"\w+", text.lower())}
+@lru_cache(maxsize=65536)
+def stems(text: str) -> frozenset[str]:
+    """Cached: the same candidate sentences come back question after question."""
+    return frozenset(stem(w) for w in re.findall(r"\w+", text.lower()))

@@ -35,7 +35,8 @@ def varied_texts() -> list[str]:
     sentences = [text[s:e] for text in articles for s, e in split_sentences(text)]
     paragraphs = [p for text in articles for p in text.split("\n\n") if p.strip()]
     questions = [f"What about {' '.join(s.split()[:6])}?" for s in sentences]
-    texts = [*sentences, *paragraphs, *(s.upper() for s in sentences), *questions, *articles, " ".join(articles), *ODD]
+    cased = [*(s.upper() for s in sentences), *(s.lower() for s in sentences)]
+    texts = [*sentences, *paragraphs, *cased, *questions, *articles, " ".join(articles), *ODD]
     return list(dict.fromkeys(texts))
 
 
@@ -50,7 +51,7 @@ def onnx_index(seed_index, tmp_path_factory) -> Path:
 
 def test_onnx_vectors_match_sentence_transformers(onnx_index, encoder):
     texts = varied_texts()
-    assert len(texts) >= 200
+    assert len(texts) >= 250
     onnx = query_encoder(onnx_index)
     assert isinstance(onnx, OnnxEncoder)
     got, want = onnx.encode(texts), encoder.encode(texts)
@@ -64,11 +65,12 @@ def test_onnx_vectors_match_sentence_transformers(onnx_index, encoder):
 
 def test_export_is_named_by_the_weights_and_done_once(onnx_index):
     path = ensure_onnx(onnx_index)
-    assert path.name.startswith("all-MiniLM-L6-v2-") and len(path.stem.rsplit("-", 1)[1]) == 16
-    assert (path.parent / "weights.json").exists()
+    assert path.parent.name.startswith("all-MiniLM-L6-v2-") and len(path.parent.name.rsplit("-", 1)[1]) == 16
+    assert sorted(p.name for p in path.parent.parent.iterdir()) == [path.parent.name, "weights.json"]  # no temp folders
+    assert sorted(p.name for p in path.parent.iterdir()) == ["model.onnx", "model.onnx.data"]
+    assert (path.parent / "model.onnx.data").stat().st_mode == path.stat().st_mode
     before = path.stat().st_mtime_ns
     assert ensure_onnx(onnx_index) == path and path.stat().st_mtime_ns == before
-    assert [p.name for p in path.parent.iterdir() if p.suffix != ".json"] == [path.name]  # no temp files left
 
 
 def fallback_warnings(caplog) -> list[str]:
@@ -94,7 +96,7 @@ def test_without_onnxruntime_falls_back(onnx_index, monkeypatch, caplog):
 
 def test_corrupt_graph_falls_back(tmp_path, caplog):
     path = onnx_path(tmp_path)
-    path.parent.mkdir()
+    path.parent.mkdir(parents=True)
     path.write_bytes(b"not an onnx graph")
     with caplog.at_level(logging.WARNING):
         chosen = query_encoder(tmp_path)
@@ -132,3 +134,14 @@ def test_answering_from_an_index_never_imports_torch(onnx_index):
     assert report["after_import"] == []  # importing embeddings stays cheap
     assert report["after_answer"] == ["onnxruntime"]
     assert any("Hamparian" in quote for quote in report["quotes"]), report
+
+
+def test_concurrent_queries_get_the_same_vectors(onnx_index):
+    """The Telegram bot answers from worker threads, all sharing one encoder."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    onnx = query_encoder(onnx_index)
+    texts = varied_texts()[:32]
+    with ThreadPoolExecutor(4) as pool:
+        vectors = np.vstack(list(pool.map(lambda text: onnx.encode([text])[0], texts)))
+    np.testing.assert_allclose(vectors, onnx.encode(texts), atol=1e-5)
