@@ -27,14 +27,15 @@ MAX_SENTENCES = 3
 DEFAULT_K = 5
 SENTENCE_POOL = 3  # chunks whose sentences compete for the answer
 
-# Abstention model: logistic over (top dense cosine, share of question terms the passages cover).
-# Fitted by `python -m retrieval.eval squad --holdout` (see README, "Abstention"); the threshold is
-# on its probability-like output and is configurable with QA_ABSTAIN_THRESHOLD.
+# Abstention model: logistic over the signals of `Answerer.features`, fitted on a SQuAD holdout
+# (`python -m retrieval.eval squad --holdout --limit 3000 --fit`; README, "Abstention"). The
+# threshold is on its probability-like output and is configurable with QA_ABSTAIN_THRESHOLD.
 ABSTAIN_BIAS = -13.127
 ABSTAIN_WEIGHTS = {"dense": 6.235, "sentence": 11.19, "coverage": 4.181, "passage_coverage": 1.544, "lexical": 2.242}
 DEFAULT_ABSTAIN_THRESHOLD = 0.5
 
-# Sentence choice: a logistic model of "this sentence holds the answer", fitted on SQuAD (README).
+# Sentence choice: a logistic model of "this sentence holds the answer", fitted on SQuAD
+# (`python -m retrieval.eval squad --limit 3000 --fit`; README, "Results").
 SENTENCE_BIAS = -3.723
 SENTENCE_WEIGHTS = {
     "cosine": 2.948, "overlap": 3.285, "rank": 1.917, "passage": 0.365,
@@ -143,9 +144,9 @@ class Answerer:
             conversation.remember(question, query, answer)
         return answer
 
-    def answer_query(self, question: str, query: str, mode: str | None = None) -> Answer:
+    def answer_query(self, question: str, query: str) -> Answer:
         qvec = self.searcher.encode(query)
-        hits = self.searcher.search(query, self.k, mode or self.mode, query_vector=qvec)
+        hits = self.searcher.search(query, self.k, self.mode, query_vector=qvec)
         terms = query_terms(query)
         idf = self.index.idf(terms)
         signals = self.features(hits, terms, idf)

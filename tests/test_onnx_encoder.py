@@ -145,3 +145,23 @@ def test_concurrent_queries_get_the_same_vectors(onnx_index):
     with ThreadPoolExecutor(4) as pool:
         vectors = np.vstack(list(pool.map(lambda text: onnx.encode([text])[0], texts)))
     np.testing.assert_allclose(vectors, onnx.encode(texts), atol=1e-5)
+
+
+UPDATE_WITHOUT_TORCH = """
+import json, sys
+from retrieval.index import update_index
+report = update_index(sys.argv[2], sys.argv[1])
+print(json.dumps({"embedded": report.embedded, "torch": "torch" in sys.modules}))
+"""
+
+
+def test_updates_after_the_first_build_embed_without_torch(onnx_index, corpus_copy, tmp_path):
+    folder = tmp_path / "index"
+    shutil.copytree(onnx_index, folder)
+    (corpus_copy / "sevan.txt").write_text("Lake Sevan\n\nLake Sevan is the largest lake in Armenia.\n", encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-c", UPDATE_WITHOUT_TORCH, str(folder), str(corpus_copy)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"embedded": 1, "torch": False}
