@@ -93,14 +93,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="rounds of %d questions each way (default %%(default)s)" % CROWD)
     args = parser.parse_args()
 
-    from embeddings import Encoder
-    from retrieval.answer import Answerer
-    from retrieval.index import build
+    from bot.startup import prepare
 
-    encoder = Encoder()
     with tempfile.TemporaryDirectory(prefix="bench-telegram-") as folder:
-        build(ROOT / "seeds", folder, encoder=encoder)
-        answerer = Answerer.open(folder, encoder=encoder)
+        answerer = prepare(str(ROOT / "seeds"), folder)  # what `python -m bot.telegram` runs: the ONNX encoder
         results = asyncio.run(measure(answerer, args.rounds))
         results[f"{CROWD} answers, no bot"] = asyncio.run(answer_only(answerer, args.rounds))
         answerer.index.close()

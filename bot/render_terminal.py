@@ -7,6 +7,7 @@ import textwrap
 
 from retrieval.answer import Answer, Citation
 
+QUOTE_MARKS = "“\"‘'«"
 RESET, BOLD, DIM, UNDERLINE, YELLOW, CYAN = "\033[0m", "\033[1m", "\033[2m", "\033[4m", "\033[33m", "\033[36m"
 
 
@@ -30,7 +31,8 @@ def render_answer(answer: Answer, style: Style) -> str:
     lines = [_wrap(answer.text), "", style("Sources:", BOLD)]
     for c in answer.citations:
         lines.append(f"  {style(f'[{c.n}]', BOLD, CYAN)} {c.title} {style(f'({c.article})', DIM)}")
-        lines.append(_wrap(f"“{c.quote}”", indent="      "))
+        quote = c.quote if c.quote[:1] in QUOTE_MARKS else f"“{c.quote}”"
+        lines.append(_wrap(quote, indent="      "))
     return "\n".join(lines)
 
 
