@@ -1,5 +1,11 @@
+import os
 import shutil
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -176,3 +182,41 @@ def test_an_open_index_follows_a_rebuild(corpus_copy, tmp_path, encoder):
     for mode in ("dense", "lexical", "hybrid"):
         hits = searcher.search("How high above sea level is Lake Sevan?", k=3, mode=mode)
         assert hits[0].chunk.article_id == "extra.txt"
+
+
+KILLABLE_BUILD = """
+import sys
+from embeddings import Encoder
+from retrieval import index
+index.EMBED_BATCH = 4  # commit often, so the kill lands between batches
+index.build(sys.argv[1], sys.argv[2], encoder=Encoder(device="cpu"))
+"""
+
+
+def test_kill_9_during_a_build_keeps_the_old_index_and_its_embeddings(corpus_copy, tmp_path, encoder, counting):
+    folder = tmp_path / "idx"
+    build(corpus_copy, folder, encoder=encoder)
+    before = top_text(folder, encoder, "Who is Aram Hamparian?", "hybrid")
+    with sqlite3.connect(folder / DB_NAME) as conn:
+        (cached_before,) = conn.execute("SELECT count(*) FROM vectors").fetchone()
+    (corpus_copy / "budget.txt").write_text(
+        "Budget news\n\n" + " ".join(f"Line {i} of the budget covers road number {i} in detail." for i in range(200)),
+        encoding="utf-8",
+    )
+    proc = subprocess.Popen([sys.executable, "-c", KILLABLE_BUILD, str(corpus_copy), str(folder)], cwd=Path(__file__).parent.parent)
+    deadline = time.monotonic() + 120
+    cached = cached_before
+    while cached < cached_before + 8 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+        with sqlite3.connect(folder / DB_NAME, timeout=10) as conn:
+            (cached,) = conn.execute("SELECT count(*) FROM vectors").fetchone()
+    assert proc.poll() is None, "the build finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert cached >= cached_before + 8
+    assert top_text(folder, encoder, "Who is Aram Hamparian?", "hybrid") == before
+    assert Index.open(folder).counts()["articles"] == 2
+    report = build(corpus_copy, folder, encoder=counting)
+    assert report.articles == 3
+    assert report.reused >= cached - cached_before  # nothing embedded before the kill is embedded again
+    assert report.embedded == counting.texts
