@@ -19,7 +19,7 @@ from retrieval import settings
 from retrieval.conversation import Conversation
 from retrieval.search import DEFAULT_WEIGHTS, Hit, Searcher, term_coverage
 from retrieval.smalltalk import small_talk_reply
-from retrieval.store import Index
+from retrieval.store import Index, vector_key
 from retrieval.text import query_terms, stems
 
 MAX_QUESTION_CHARS = 2000
@@ -201,11 +201,11 @@ class Answerer:
                     "new_words": len(words - question_words) / max(len(words), 1),
                 }
                 score = SENTENCE_BIAS + sum(w * features[name] for name, w in SENTENCE_WEIGHTS.items())
-                out.append({"score": score, "hit": hit, "start": s, "end": e, "features": features})
+                out.append({"score": score, "hit": hit, "start": s, "end": e, "key": hit.chunk.sentence_keys[i], "features": features})
         return out
 
     def _compose(self, query: str, qvec: np.ndarray, hits: list[Hit], terms: list[str], idf: dict[str, float]) -> list[Citation]:
-        candidates = [(c["score"], c["hit"], c["start"], c["end"]) for c in self.candidates(query, qvec, hits, terms, idf)]
+        candidates = [(c["score"], c["hit"], c["start"], c["end"], c["key"]) for c in self.candidates(query, qvec, hits, terms, idf)]
         if not candidates:
             return []
         # Headlines and captions (short, no full stop) help search but make poor answers.
@@ -217,16 +217,12 @@ class Answerer:
         chosen = [candidates[0]] + [
             c for c in candidates[1:MAX_SENTENCES] if c[0] >= max(best - SENTENCE_MARGIN, SENTENCE_FLOOR)
         ]
-        # Readable order: the passage of the best sentence first; within a passage, article order.
-        passage_rank = {}
-        for c in chosen:
-            passage_rank.setdefault(c[1].chunk.rowid, len(passage_rank))
-        chosen.sort(key=lambda c: (passage_rank[c[1].chunk.rowid], c[2]))
+        # Most likely answer first: a reader who stops after one sentence gets the best one.
         citations = []
-        for score, hit, s, e in chosen:
-            text = self.index.article_text(hit.chunk.article_id)
-            quote = text[s:e]
-            if not (hit.chunk.start <= s < e <= hit.chunk.end) or text[s:e] != quote or not quote.strip():
+        for score, hit, s, e, key in chosen:
+            quote = self.index.article_text(hit.chunk.article_id)[s:e]
+            # The text at the offsets must still hash to what was embedded for this sentence.
+            if not (hit.chunk.start <= s < e <= hit.chunk.end) or vector_key(self.index.model, quote) != key:
                 continue  # never cite what cannot be traced back
             citations.append(
                 Citation(len(citations) + 1, hit.chunk.article_id, hit.chunk.title, hit.chunk.id, s, e, quote, round(score, 4), hit.chunk.text, hit.chunk.start)

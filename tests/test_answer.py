@@ -116,3 +116,14 @@ def test_reset_forgets_the_topic(answerer):
 )
 def test_follow_up_detection(question, expected):
     assert is_follow_up(question) is expected
+
+
+def test_a_quote_whose_offsets_no_longer_match_is_never_cited(answerer, monkeypatch):
+    original = answerer.index.article_text
+
+    def shifted(article_id):
+        return " " + original(article_id)  # every offset now points one character early
+
+    monkeypatch.setattr(answerer.index, "article_text", shifted)
+    answer = answerer.ask("Who is Aram Hamparian?")
+    assert answer.citations == () and answer.abstained
