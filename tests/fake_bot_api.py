@@ -18,7 +18,7 @@ from html.parser import HTMLParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl
 
-TOKEN = "123456789:AAFakeTokenForTestsOnly-0123456789ab"
+TOKEN = "1234567:AAFakeTokenForTestsOnly-0123456789ab"
 BOT_ID = int(TOKEN.partition(":")[0])
 LIMIT = 4096
 TEXT_FIELDS = {"text", "parse_mode", "action", "callback_query_id", "url", "caption"}
