@@ -23,6 +23,9 @@ class Chunk:
     text: str
     sentences: tuple[tuple[int, int], ...]  # absolute offsets into the article text
 
+    def sentence_texts(self) -> list[str]:
+        return [self.text[s - self.start : e - self.start] for s, e in self.sentences]
+
 
 def _word_count(text: str) -> int:
     return len(text.split())

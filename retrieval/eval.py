@@ -139,6 +139,10 @@ def eval_squad(data: str, work: Path, encoder, limit: int | None = None, fit: bo
     return result
 
 
+def _share(flags: list[bool]) -> float | None:
+    return sum(flags) / len(flags) if flags else None
+
+
 def eval_holdout(data: str, work: Path, encoder, limit: int | None = None, fit: bool = False) -> dict:
     """Half the articles indexed (a fixed split): how often the bot declines, in and out of the corpus."""
     encoder = CachedEncoder(encoder)
@@ -156,15 +160,14 @@ def eval_holdout(data: str, work: Path, encoder, limit: int | None = None, fit: 
         bucket = "out_of_corpus" if q.article not in indexed else ("in_corpus" if q.answers else "unanswerable")
         buckets[bucket].append(answer.abstained)
         rows.append({"bucket": bucket, "confidence": answer.confidence, **answer.signals})
-    rate = lambda xs: sum(xs) / len(xs) if xs else None  # noqa: E731
     result = {
         "dataset": f"squad-holdout:{Path(data).name}",
         "n_questions": len(questions),
         "n_chunks": len(answerer.index),
         "threshold": answerer.threshold,
-        "abstain_out_of_corpus": rate(buckets["out_of_corpus"]),
-        "false_abstain_in_corpus": rate(buckets["in_corpus"]),
-        "abstain_unanswerable": rate(buckets["unanswerable"]),
+        "abstain_out_of_corpus": _share(buckets["out_of_corpus"]),
+        "false_abstain_in_corpus": _share(buckets["in_corpus"]),
+        "abstain_unanswerable": _share(buckets["unanswerable"]),
         "counts": {k: len(v) for k, v in buckets.items()},
     }
     if fit:

@@ -56,10 +56,6 @@ class BuildReport:
         return "\n".join(lines)
 
 
-def _sentence_texts(article: Article, chunk: Chunk) -> list[str]:
-    return [article.text[s:e] for s, e in chunk.sentences]
-
-
 def _make_faiss(vectors: np.ndarray, ids: np.ndarray):
     import faiss
 
@@ -151,7 +147,7 @@ def _replace_articles(conn, changed: list[Article], removed: list[str], chunked:
                     chunk.end,
                     json.dumps(chunk.sentences),
                     vector_key(model, chunk.text),
-                    json.dumps([vector_key(model, t) for t in _sentence_texts(article, chunk)]),
+                    json.dumps([vector_key(model, t) for t in chunk.sentence_texts()]),
                 ),
             )
             conn.execute(
@@ -210,7 +206,7 @@ def build(
             for article in changed:
                 for chunk in chunked[article.id]:
                     texts[vector_key(encoder.name, chunk.text)] = chunk.text
-                    for sentence in _sentence_texts(article, chunk):
+                    for sentence in chunk.sentence_texts():
                         texts[vector_key(encoder.name, sentence)] = sentence
             report.embedded = _embed_missing(conn, encoder, texts, progress)
             report.reused = len(texts) - report.embedded
