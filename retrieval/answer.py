@@ -13,8 +13,6 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from retrieval import settings
 from retrieval.conversation import Conversation
 from retrieval.search import DEFAULT_WEIGHTS, Hit, Searcher, term_coverage
@@ -145,13 +143,12 @@ class Answerer:
         return answer
 
     def answer_query(self, question: str, query: str) -> Answer:
-        qvec = self.searcher.encode(query)
-        hits = self.searcher.search(query, self.k, self.mode, query_vector=qvec)
         terms = query_terms(query)
         idf = self.index.idf(terms)
+        hits = self.searcher.search(query, self.k, self.mode, idf=idf)
         signals = self.features(hits, terms, idf)
         confidence = self.confidence(signals)
-        citations = self._compose(query, qvec, hits, terms, idf) if hits and confidence >= self.threshold else []
+        citations = self._compose(query, hits, terms, idf) if hits and confidence >= self.threshold else []
         if not citations:
             return Answer(question, NOT_FOUND, (), True, "not_found", confidence, query, signals, tuple(hits))
         text = " ".join(f"{' '.join(c.quote.split())} [{c.n}]" for c in citations)
@@ -173,7 +170,7 @@ class Answerer:
     def confidence(f: dict[str, float]) -> float:
         return _sigmoid(ABSTAIN_BIAS + sum(w * f[name] for name, w in ABSTAIN_WEIGHTS.items()))
 
-    def candidates(self, query: str, qvec: np.ndarray, hits: list[Hit], terms: list[str], idf: dict[str, float]) -> list[dict]:
+    def candidates(self, query: str, hits: list[Hit], terms: list[str], idf: dict[str, float]) -> list[dict]:
         """Every sentence of the top passages, with the signals that say whether it answers."""
         wants_time = bool(WANTS_TIME.match(query))
         wants_number = bool(WANTS_NUMBER.match(query))
@@ -181,8 +178,7 @@ class Answerer:
         out, seen = [], set()
         for rank, hit in enumerate(hits[:SENTENCE_POOL]):
             texts = hit.chunk.sentence_texts()
-            vectors = self.index.stored_vectors(list(hit.chunk.sentence_keys))
-            cosines = [float(vectors[k] @ qvec) if k in vectors else 0.0 for k in hit.chunk.sentence_keys]
+            cosines = hit.sentence_cosines
             for i, ((s, e), sentence) in enumerate(zip(hit.chunk.sentences, texts)):
                 if (hit.chunk.article_id, s) in seen:
                     continue  # the overlap sentence of two neighbouring passages
@@ -204,8 +200,8 @@ class Answerer:
                 out.append({"score": score, "hit": hit, "start": s, "end": e, "key": hit.chunk.sentence_keys[i], "features": features})
         return out
 
-    def _compose(self, query: str, qvec: np.ndarray, hits: list[Hit], terms: list[str], idf: dict[str, float]) -> list[Citation]:
-        candidates = [(c["score"], c["hit"], c["start"], c["end"], c["key"]) for c in self.candidates(query, qvec, hits, terms, idf)]
+    def _compose(self, query: str, hits: list[Hit], terms: list[str], idf: dict[str, float]) -> list[Citation]:
+        candidates = [(c["score"], c["hit"], c["start"], c["end"], c["key"]) for c in self.candidates(query, hits, terms, idf)]
         if not candidates:
             return []
         # Headlines and captions (short, no full stop) help search but make poor answers.

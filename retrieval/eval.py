@@ -207,9 +207,8 @@ def fit_sentences(answerer: Answerer, questions: list[Question]) -> dict:
     for q in questions:
         answer = answerer.ask(q.text)
         query = clean_question(q.text)
-        qvec = answerer.searcher.encode(query)
         terms = query_terms(query)
-        for c in answerer.candidates(query, qvec, list(answer.sources), terms, answerer.index.idf(terms)):
+        for c in answerer.candidates(query, list(answer.sources), terms, answerer.index.idf(terms)):
             X.append([c["features"][name] for name in SENTENCE_WEIGHTS])
             y.append(has_gold(answerer.index.article_text(c["hit"].chunk.article_id)[c["start"] : c["end"]], q.answers))
     bias, weights = logistic_fit(np.array(X), np.array(y, dtype=float))

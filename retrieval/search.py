@@ -29,6 +29,7 @@ class Hit:
     lexical: float  # bm25 (0 when no term matched)
     sentence: float  # best cosine of question and one of the chunk's sentences
     coverage: float  # best share of the question's idf mass found in one sentence
+    sentence_cosines: tuple[float, ...]  # each sentence's cosine, in passage order (answers reuse them)
 
 
 def _zscores(values: np.ndarray) -> np.ndarray:
@@ -59,7 +60,10 @@ class Searcher:
     def encode(self, text: str) -> np.ndarray:
         return self.encoder.encode([text])[0]
 
-    def search(self, query: str, k: int = 5, mode: str = "hybrid", query_vector: np.ndarray | None = None) -> list[Hit]:
+    def search(
+        self, query: str, k: int = 5, mode: str = "hybrid", query_vector: np.ndarray | None = None, idf: dict[str, float] | None = None
+    ) -> list[Hit]:
+        """`query_vector` and `idf` (of the query's terms) may come from a caller that needs them too."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
         pool = max(self.pool, k)
@@ -77,7 +81,10 @@ class Searcher:
             dense.update(zip(missing, (self.index.chunk_vectors(missing) @ qvec).tolist()))
         d = np.array([dense[i] for i in ids])
         lex = np.array([lexical.get(i, 0.0) for i in ids])
-        sent, cov = self._sentence_signals(query, qvec, [chunks[i] for i in ids])
+        if idf is None:
+            idf = self.index.idf(query_terms(query))
+        cosines, cov = self._sentence_signals(idf, qvec, [chunks[i] for i in ids])
+        sent = np.array([max(c, default=0.0) for c in cosines])
         if mode == "dense":
             scores = d
         elif mode == "lexical":
@@ -98,21 +105,22 @@ class Searcher:
             if key in seen_texts:
                 continue  # the same passage in two copies of an article
             seen_texts.add(key)
-            hits.append(Hit(chunk, float(scores[j]), float(d[j]), float(lex[j]), float(sent[j]), float(cov[j])))
+            hits.append(Hit(chunk, float(scores[j]), float(d[j]), float(lex[j]), float(sent[j]), float(cov[j]), cosines[j]))
             if len(hits) == k:
                 break
         return hits
 
-    def _sentence_signals(self, query: str, qvec: np.ndarray, chunks: list[StoredChunk]) -> tuple[np.ndarray, np.ndarray]:
-        terms = query_terms(query)
-        idf = self.index.idf(terms)
+    def _sentence_signals(
+        self, idf: dict[str, float], qvec: np.ndarray, chunks: list[StoredChunk]
+    ) -> tuple[list[tuple[float, ...]], np.ndarray]:
+        """Each chunk's sentence cosines, and its best sentence's coverage of the query's terms."""
+        terms = list(idf)
         vectors = self.index.stored_vectors(list({k for c in chunks for k in c.sentence_keys}))
-        best_cos, best_cov = [], []
+        cosines, best_cov = [], []
         for chunk in chunks:
-            cosines = [float(vectors[k] @ qvec) for k in chunk.sentence_keys if k in vectors]
-            best_cos.append(max(cosines, default=0.0))
+            cosines.append(tuple(float(vectors[k] @ qvec) if k in vectors else 0.0 for k in chunk.sentence_keys))
             best_cov.append(max((term_coverage(terms, idf, s) for s in chunk.sentence_texts()), default=0.0))
-        return np.array(best_cos), np.array(best_cov)
+        return cosines, np.array(best_cov)
 
 
 def _rrf(ids: list[int], dense: dict[int, float], lexical: dict[int, float]) -> np.ndarray:
