@@ -28,7 +28,7 @@ from embeddings import Encoder  # noqa: E402
 from retrieval.chunking import chunk_article  # noqa: E402
 from retrieval.corpus import load_corpus  # noqa: E402
 from retrieval.index import build  # noqa: E402
-from retrieval.store import vector_key  # noqa: E402
+from retrieval.backends import vector_key  # noqa: E402
 
 SQUAD_CORPUS = ROOT / ".eval/squad-v1.1/corpus"
 PER_FILE = 10

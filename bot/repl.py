@@ -12,9 +12,10 @@ from pathlib import Path
 
 from bot.render_terminal import Style, render_answer, render_sources
 from bot.startup import add_corpus_options, prepare
+from retrieval import backends
 from retrieval.answer import Answer, Answerer
+from retrieval.backends import IndexProblem
 from retrieval.conversation import Conversation
-from retrieval.store import IndexProblem
 
 HELP = """Ask a question about the articles and press Enter. Answers quote the articles; [n] points at a source.
   /sources   show the full passages behind the last answer
@@ -147,11 +148,12 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("retrieval.index").setLevel(logging.INFO)
         logging.getLogger("bot.startup").setLevel(logging.INFO)
     update = not args.no_update
-    if update and not Path(args.corpus).is_dir() and Path(args.index).is_dir():
-        log.warning("corpus folder %s not found; answering from the existing index %s", args.corpus, args.index)
-        update = False
     try:
-        answerer = prepare(args.corpus, args.index, update=update, progress=sys.stderr.isatty() and not args.json)
+        where = backends.from_args(args)
+        if update and not Path(args.corpus).is_dir() and (where.backend != "faiss" or where.folder.is_dir()):
+            log.warning("corpus folder %s not found; answering from the existing index %s", args.corpus, where)
+            update = False
+        answerer = prepare(args.corpus, where, update=update, progress=sys.stderr.isatty() and not args.json)
     except (IndexProblem, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

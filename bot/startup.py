@@ -5,21 +5,24 @@ from __future__ import annotations
 import logging
 import sys
 
+from pathlib import Path
+
 from retrieval.answer import Answerer
+from retrieval.backends import Location, as_location
 from retrieval.index import update_index
 
 log = logging.getLogger(__name__)
 
 
 def add_corpus_options(parser) -> None:
-    from retrieval import settings
+    from retrieval import backends, settings
 
     parser.add_argument("--corpus", default=settings.corpus_dir(), help="folder of .txt/.md articles (default: %(default)s, env QA_CORPUS)")
-    parser.add_argument("--index", default=settings.index_dir(), help="index folder (default: %(default)s, env QA_INDEX)")
+    backends.add_options(parser)
     parser.add_argument("--no-update", action="store_true", help="use the index as it is; do not re-scan the corpus")
 
 
-def prepare(corpus: str, index: str, update: bool = True, progress: bool | None = None) -> Answerer:
+def prepare(corpus: str, index: str | Path | Location, update: bool = True, progress: bool | None = None) -> Answerer:
     """Updates the index from the corpus (a no-op when nothing changed) and returns an Answerer.
 
     Raises IndexProblem or FileNotFoundError with a message that says how to fix things.
@@ -30,4 +33,4 @@ def prepare(corpus: str, index: str, update: bool = True, progress: bool | None 
     if update:
         report = update_index(corpus, index, progress=sys.stderr.isatty() if progress is None else progress)
         log.info("index %s: %s", index, report.summary().replace("\n", "; "))
-    return Answerer.open(index, encoder=query_encoder(index))
+    return Answerer.open(index, encoder=query_encoder(as_location(index).folder))

@@ -33,9 +33,9 @@ from telegram.ext import (
 
 from bot.startup import add_corpus_options, prepare
 from bot.telegram_html import SourceRef, render_answer, render_passage, render_sources, source_keyboard, split_html
-from retrieval import settings
+from retrieval import backends, settings
+from retrieval.backends import IndexProblem
 from retrieval.conversation import Conversation
-from retrieval.store import IndexProblem
 
 log = logging.getLogger("bot.telegram")  # the same name when run as __main__
 
@@ -406,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
         token = read_token()
         access = Access(read_ids("TELEGRAM_ALLOWED_USERS"), read_ids("TELEGRAM_ALLOWED_CHATS"))
         base_url = settings.setting("TELEGRAM_API_BASE_URL", "") or None
-        answerer = prepare(args.corpus, args.index, update=not args.no_update)
+        answerer = prepare(args.corpus, backends.from_args(args), update=not args.no_update)
     except (ConfigError, IndexProblem, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -17,7 +17,7 @@ from retrieval import settings
 from retrieval.conversation import Conversation
 from retrieval.search import DEFAULT_WEIGHTS, Hit, Searcher, term_coverage
 from retrieval.smalltalk import small_talk_reply
-from retrieval.store import Index, vector_key
+from retrieval.backends import Location, as_location, open_index, vector_key
 from retrieval.text import query_terms, stems
 
 MAX_QUESTION_CHARS = 2000
@@ -112,12 +112,12 @@ class Answerer:
         self.mode = mode
 
     @classmethod
-    def open(cls, index_dir: str | Path, encoder=None, **options) -> "Answerer":
+    def open(cls, index: str | Path | Location, encoder=None, **options) -> "Answerer":
         if encoder is None:
             from embeddings import query_encoder
 
-            encoder = query_encoder(index_dir)
-        index = Index.open(index_dir, model=encoder.name)
+            encoder = query_encoder(as_location(index).folder)
+        index = open_index(index, model=encoder.name)
         options.setdefault("k", int(settings.number("QA_TOP_K", DEFAULT_K)))
         options.setdefault("threshold", settings.number("QA_ABSTAIN_THRESHOLD", DEFAULT_ABSTAIN_THRESHOLD))
         fusion = settings.setting("QA_FUSION", "zscore")

@@ -20,11 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
+from retrieval import settings
 from retrieval.answer import ABSTAIN_WEIGHTS, SENTENCE_WEIGHTS, Answerer, clean_question
+from retrieval.backends import BACKENDS, Location, open_index
 from retrieval.datasets import Question, write_beir_corpus, write_squad_corpus
 from retrieval.index import build
 from retrieval.search import MODES, Searcher
-from retrieval.store import Index
 from retrieval.text import query_terms
 
 EVAL_K = 20
@@ -86,8 +87,8 @@ class CachedEncoder:
         return np.vstack([self.cache[t] for t in texts])
 
 
-def answerers(index_dir: Path, encoder) -> dict[str, Answerer]:
-    index = Index.open(index_dir, model=encoder.name)
+def answerers(where: Path | Location, encoder) -> dict[str, Answerer]:
+    index = open_index(where, model=encoder.name)
     return {mode: Answerer(Searcher(index, encoder), k=EVAL_K, mode=mode) for mode in MODES}
 
 
@@ -97,11 +98,11 @@ def sample(questions: list[Question], limit: int | None) -> list[Question]:
     return sorted(random.Random(SEED).sample(questions, limit), key=questions.index)
 
 
-def _prepare(data: str, work: Path, encoder, articles: set[str] | None = None, name: str = "index"):
+def _prepare(data: str, work: Path, encoder, articles: set[str] | None = None, name: str = "index", where: Location | None = None):
     """Writes the corpus, builds (or reuses) the index; a subset copies the full index to skip embedding."""
     corpus = work / "corpus"
     questions = write_squad_corpus(data, corpus)
-    full = work / "index"
+    full = where or work / "index"
     build(corpus, full, encoder=encoder, progress=sys.stderr.isatty())
     if articles is None:
         return questions, full
@@ -116,9 +117,9 @@ def _prepare(data: str, work: Path, encoder, articles: set[str] | None = None, n
     return questions, part_index
 
 
-def eval_squad(data: str, work: Path, encoder, limit: int | None = None, fit: bool = False) -> dict:
+def eval_squad(data: str, work: Path, encoder, limit: int | None = None, fit: bool = False, where: Location | None = None) -> dict:
     encoder = CachedEncoder(encoder)
-    questions, index_dir = _prepare(data, work, encoder)
+    questions, index_dir = _prepare(data, work, encoder, where=where)
     questions = sample([q for q in questions if q.answers], limit)
     encoder.warm([clean_question(q.text) for q in questions])
     systems = answerers(index_dir, encoder)
@@ -221,15 +222,16 @@ def ndcg_at_10(ranked_docs: list[str], relevant: dict[str, int]) -> float:
     return dcg / ideal if ideal else 0.0
 
 
-def eval_beir(data: str, work: Path, encoder, limit: int | None = None) -> dict:
+def eval_beir(data: str, work: Path, encoder, limit: int | None = None, where: Location | None = None) -> dict:
     """Document ranking (a document scores as its best chunk): nDCG@10 and recall@100."""
     corpus = work / "corpus"
     queries, qrels = write_beir_corpus(data, corpus)
-    build(corpus, work / "index", encoder=encoder, progress=sys.stderr.isatty())
+    where = where or work / "index"
+    build(corpus, where, encoder=encoder, progress=sys.stderr.isatty())
     encoder = CachedEncoder(encoder)
     ids = sample(sorted(queries), limit)
     encoder.warm([queries[i] for i in ids])
-    index = Index.open(work / "index", model=encoder.name)
+    index = open_index(where, model=encoder.name)
     searcher = Searcher(index, encoder, pool=300)
     result = {"dataset": f"beir:{Path(data).name}", "n_questions": len(ids), "n_chunks": len(index), "systems": {}}
     for mode in MODES:
@@ -286,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--plot", type=Path, help="write a PNG of recall@k (squad without --holdout)")
     parser.add_argument("--fit", action="store_true", help="also refit the model behind the defaults (sentence choice; with --holdout, abstention) and print it")
+    parser.add_argument("--backend", choices=BACKENDS, default=settings.setting("QA_BACKEND", "faiss"), help="index backend; postgres uses DATABASE_URL and replaces what that database holds (default: %(default)s, env QA_BACKEND)")
     parser.add_argument("--work", type=Path, default=Path(".eval"), help="where corpora and indexes are cached (default: %(default)s)")
     args = parser.parse_args(argv)
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -294,12 +297,15 @@ def main(argv: list[str] | None = None) -> int:
     encoder = Encoder()
     data = Path(args.data)
     work = args.work / (data.parent.name if data.is_file() else data.name)
+    where = Location(work / "index", args.backend, settings.setting("DATABASE_URL", "")) if args.backend != "faiss" else None
     if args.dataset == "beir":
-        result = eval_beir(args.data, work, encoder, args.limit)
+        result = eval_beir(args.data, work, encoder, args.limit, where)
     elif args.holdout:
+        if where:
+            parser.error("--holdout copies a FAISS index to skip embedding; run it with --backend faiss")
         result = eval_holdout(args.data, work, encoder, args.limit, args.fit)
     else:
-        result = eval_squad(args.data, work, encoder, args.limit, args.fit)
+        result = eval_squad(args.data, work, encoder, args.limit, args.fit, where)
         if args.plot:
             plot_recall(result, args.plot)
     print_table(result)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from retrieval.store import Index, StoredChunk
+from retrieval.backends import Index, StoredChunk
 from retrieval.text import query_terms, stem, stems
 
 MODES = ("hybrid", "dense", "lexical")

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from retrieval import index as indexing
+from retrieval.backends import faiss_sqlite
 from retrieval.index import build
 from retrieval.search import Searcher
-from retrieval.store import DB_NAME, Index, IndexProblem, faiss_path
+from retrieval.backends.faiss_sqlite import DB_NAME, Index, IndexProblem, faiss_path
 
 
 def top_text(index_dir, encoder, question, mode):
@@ -124,7 +125,7 @@ def test_failure_while_swapping_rolls_back(corpus_copy, tmp_path, encoder, monke
     def broken_write(index, path):
         raise OSError("disk full")
 
-    monkeypatch.setattr(indexing, "_write_atomically", broken_write)
+    monkeypatch.setattr(faiss_sqlite, "_write_atomically", broken_write)
     with pytest.raises(OSError):
         build(corpus_copy, folder, encoder=encoder)
     index = Index.open(folder)

@@ -1,0 +1,153 @@
+"""What every backend stores and answers, so that search, answering and the bots never learn which one runs.
+
+Read side (`Index`): dense and lexical candidates, chunks with their sentence offsets, and the
+cached vectors of chunks and sentences. Write side (`Writer`): article hashes, the vector cache,
+and one atomic swap of changed and removed articles.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from retrieval.chunking import Chunk
+from retrieval.corpus import Article
+
+
+class IndexProblem(RuntimeError):
+    """An index that is missing, corrupt, or built differently; the message says how to fix it."""
+
+
+def vector_key(model: str, text: str) -> str:
+    return hashlib.sha256(f"{model}\0{text}".encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    rowid: int
+    id: str
+    article_id: str
+    title: str
+    start: int
+    end: int
+    text: str
+    sentences: tuple[tuple[int, int], ...]
+    sentence_keys: tuple[str, ...]  # vector cache keys, one per sentence
+
+    def sentence_texts(self) -> list[str]:
+        return [self.text[s - self.start : e - self.start] for s, e in self.sentences]
+
+
+@dataclass(frozen=True)
+class ChunkRow:
+    """One chunk as both backends write it."""
+
+    id: str
+    article_id: str
+    ord: int
+    start: int
+    end: int
+    title: str
+    text: str
+    sentences: list[tuple[int, int]]  # article offsets
+    vector_key: str
+    sentence_keys: list[str]
+
+    def texts(self) -> dict[str, str]:
+        """Every text this chunk needs embedded, by vector cache key: itself and each of its sentences."""
+        out = {self.vector_key: self.text}
+        out.update(zip(self.sentence_keys, (self.text[s - self.start : e - self.start] for s, e in self.sentences)))
+        return out
+
+
+def chunk_rows(article: Article, chunks: list[Chunk], model: str) -> list[ChunkRow]:
+    return [
+        ChunkRow(
+            chunk.id, article.id, ord_, chunk.start, chunk.end, article.title, chunk.text, list(chunk.sentences),
+            vector_key(model, chunk.text), [vector_key(model, t) for t in chunk.sentence_texts()],
+        )
+        for ord_, chunk in enumerate(chunks)
+    ]
+
+
+class Index:
+    """Read side of a built index. Implementations are safe for concurrent readers."""
+
+    model: str
+
+    def __len__(self) -> int:  # chunks
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def dense(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """(chunk rowid, cosine) of the k nearest chunks, best first."""
+        raise NotImplementedError
+
+    def lexical(self, query: str, k: int) -> list[tuple[int, float]]:
+        """(chunk rowid, BM25) of the k best full-text matches, best first."""
+        raise NotImplementedError
+
+    def document_frequency(self, terms: list[str]) -> dict[str, int]:
+        """How many chunks contain each term (stemmed the way full-text search stems)."""
+        raise NotImplementedError
+
+    def chunks(self, rowids: list[int]) -> dict[int, StoredChunk]:
+        raise NotImplementedError
+
+    def chunk_by_id(self, chunk_id: str) -> StoredChunk | None:
+        raise NotImplementedError
+
+    def article_text(self, article_id: str) -> str:
+        raise NotImplementedError
+
+    def stored_vectors(self, keys: list[str]) -> dict[str, np.ndarray]:
+        """Cached vectors by key (sentences and chunks alike)."""
+        raise NotImplementedError
+
+    def chunk_vectors(self, rowids: list[int]) -> np.ndarray:
+        """The chunks' own vectors, in order (zeros for a chunk that is gone)."""
+        raise NotImplementedError
+
+    def counts(self) -> dict[str, int]:
+        raise NotImplementedError
+
+    def idf(self, terms: list[str]) -> dict[str, float]:
+        """BM25's idf of each term over chunks: rare words weigh more in coverage."""
+        n = max(len(self), 1)
+        df = self.document_frequency(terms)
+        return {t: math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in terms}
+
+
+class Writer:
+    """Write side: `index.build` asks what is stored, fills the vector cache, then swaps articles in one step."""
+
+    model: str | None  # what the index was built with; None for a new one
+
+    def stored_hashes(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def is_complete(self) -> bool:
+        """False for a new index, or one whose first build never finished."""
+        raise NotImplementedError
+
+    def missing_keys(self, keys: list[str]) -> list[str]:
+        raise NotImplementedError
+
+    def save_vectors(self, keys: list[str], vectors: np.ndarray) -> None:
+        """Committed at once: a build killed later keeps them."""
+        raise NotImplementedError
+
+    def commit(self, articles: list[Article], removed: list[str], rows: list[ChunkRow], model: str, dim: int) -> None:
+        """Replaces `articles` and deletes `removed`, all or nothing, as readers see it."""
+        raise NotImplementedError
+
+    def chunk_count(self) -> int:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
