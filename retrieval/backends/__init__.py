@@ -6,12 +6,11 @@ learns which backend runs. The folder is used by both: it also holds the exporte
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from retrieval import settings
-from retrieval.backends.base import Index, IndexProblem, StoredChunk, Writer, vector_key
+from retrieval.backends.base import Index, IndexProblem, StoredChunk, Writer, redact, vector_key
 
 BACKENDS = ("faiss", "postgres")
 
@@ -33,7 +32,7 @@ class Location:
     def __str__(self) -> str:
         if self.backend == "faiss":
             return str(self.folder)
-        return "postgres " + re.sub(r"://([^:@/]+):[^@/]*@", r"://\1:***@", self.database_url)  # never log a password
+        return "postgres " + redact(self.database_url)
 
 
 def as_location(where: str | Path | Location) -> Location:

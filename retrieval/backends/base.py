@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +20,11 @@ from retrieval.corpus import Article
 
 class IndexProblem(RuntimeError):
     """An index that is missing, corrupt, or built differently; the message says how to fix it."""
+
+
+def redact(url: str) -> str:
+    """A database URL fit for logs and error messages: the password is starred out."""
+    return re.sub(r"://([^:@/]+):[^@/]*@", r"://\1:***@", url)
 
 
 def vector_key(model: str, text: str) -> str:

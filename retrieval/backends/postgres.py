@@ -1,0 +1,334 @@
+"""The backend for teams that outgrow one machine: PostgreSQL with pgvector (`pip install -e ".[postgres]"`).
+
+One database holds everything: articles, chunks with a generated tsvector (GIN) for BM25, halfvec
+embeddings under an HNSW index, and the vector cache. Each update is one transaction, so a
+running bot never sees half an article and a killed indexer loses nothing. The schema is made
+and upgraded by the numbered files in `migrations/`, applied in order under an advisory lock.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from retrieval import settings
+from retrieval.backends import base
+from retrieval.backends.base import ChunkRow, IndexProblem, StoredChunk, redact
+from retrieval.corpus import Article
+from retrieval.text import query_terms
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+MIGRATION_LOCK = 7_316_001  # pg_advisory_xact_lock keys: one for schema changes, one for swaps
+SWAP_LOCK = 7_316_002
+DEFAULT_EF_SEARCH = 100  # HNSW candidates per query; bench/backends.py measures recall against it
+BM25_K1, BM25_B = 1.2, 0.75  # FTS5's constants, so both backends feed answering the same scale
+TITLE_WEIGHT = 0.5
+TABLES = ("chunk_embeddings", "chunks", "articles", "vector_cache", "meta", "schema_migrations")
+
+log = logging.getLogger(__name__)
+
+# BM25 as FTS5 computes it (per-column weights, idf floored at 1e-6), over the chunks the GIN
+# indexes match. Statistics come from `meta`, written in the same transaction as the chunks.
+BM25_SQL = f"""
+WITH terms AS (
+    SELECT DISTINCT lexeme, quote_literal(lexeme)::tsquery AS q FROM unnest(to_tsvector('english', %(text)s))
+), stats AS (
+    SELECT max(value::float8) FILTER (WHERE key = 'chunks') AS total,
+           greatest(max(value::float8) FILTER (WHERE key = 'avg_title_len'), 1) AS avg_title,
+           greatest(max(value::float8) FILTER (WHERE key = 'avg_body_len'), 1) AS avg_body
+    FROM meta
+), idf AS (
+    SELECT t.lexeme, greatest(ln((s.total - t.df + 0.5) / (t.df + 0.5)), 1e-6) AS idf
+    FROM stats s, LATERAL (
+        SELECT terms.lexeme, (SELECT count(*) FROM chunks c WHERE c.title_tsv @@ terms.q OR c.body_tsv @@ terms.q) AS df FROM terms
+    ) t
+), matched AS (
+    SELECT c.rowid, c.title_tsv, c.body_tsv, c.title_len, c.body_len FROM chunks c, (
+        SELECT string_agg(quote_literal(lexeme), ' | ')::tsquery AS q FROM terms
+    ) any_term
+    WHERE c.title_tsv @@ any_term.q OR c.body_tsv @@ any_term.q
+)
+SELECT m.rowid, sum(i.idf * (
+        {TITLE_WEIGHT} * tt.tf * {BM25_K1 + 1} / (tt.tf + {BM25_K1} * ({1 - BM25_B} + {BM25_B} * m.title_len / s.avg_title))
+        + tb.tf * {BM25_K1 + 1} / (tb.tf + {BM25_K1} * ({1 - BM25_B} + {BM25_B} * m.body_len / s.avg_body))
+    )) AS score
+FROM matched m CROSS JOIN idf i CROSS JOIN stats s
+CROSS JOIN LATERAL (SELECT coalesce(sum(array_length(u.positions, 1)), 0) AS tf FROM unnest(m.title_tsv) u WHERE u.lexeme = i.lexeme) tt
+CROSS JOIN LATERAL (SELECT coalesce(sum(array_length(u.positions, 1)), 0) AS tf FROM unnest(m.body_tsv) u WHERE u.lexeme = i.lexeme) tb
+GROUP BY m.rowid ORDER BY score DESC, m.rowid LIMIT %(k)s
+"""
+
+
+def _word_count(text: str) -> int:
+    return len(re.findall(r"\w+", text))
+
+
+def connect(url: str):
+    """An autocommit connection with pgvector's types registered; errors say what to check."""
+    try:
+        import psycopg
+        from pgvector.psycopg import register_vector
+    except ImportError as exc:
+        raise IndexProblem(f'the postgres backend needs its extra: pip install -e ".[postgres]" ({exc})') from exc
+    try:
+        conn = psycopg.connect(url, autocommit=True)
+    except psycopg.Error as exc:
+        raise IndexProblem(f"cannot connect to {redact(url)}: {exc}; check DATABASE_URL and that the server is up") from exc
+    try:
+        register_vector(conn)
+    except psycopg.ProgrammingError:
+        pass  # no pgvector in this database yet: the first migration creates it, then we register
+    return conn
+
+
+def _applied(conn) -> set[int]:
+    exists = conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()[0]
+    return {v for (v,) in conn.execute("SELECT version FROM schema_migrations")} if exists else set()
+
+
+def migrations() -> list[tuple[int, Path]]:
+    return sorted((int(p.name.split("_", 1)[0]), p) for p in MIGRATIONS.glob("[0-9][0-9][0-9][0-9]_*.sql"))
+
+
+def migrate(conn) -> list[int]:
+    """Applies the migrations this database lacks, each in its own transaction; returns their numbers."""
+    from pgvector.psycopg import register_vector
+
+    done = []
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        applied = _applied(conn)
+        for version, path in migrations():
+            if version not in applied:
+                conn.execute(path.read_text(encoding="utf-8"))
+                conn.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)", (version, path.name))
+                done.append(version)
+                log.info("applied migration %s", path.name)
+    register_vector(conn)
+    return done
+
+
+class Index(base.Index):
+    """Read side. One connection, serialised by a lock; a dropped connection is reopened once per call."""
+
+    def __init__(self, url: str, conn, meta: dict[str, str]):
+        self.url = url
+        self.conn = conn
+        self.meta = meta
+        self.ef_search = int(settings.number("QA_PG_EF_SEARCH", DEFAULT_EF_SEARCH))
+        self._ef_set = 0
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, url: str, model: str | None = None) -> "Index":
+        conn = connect(url)
+        hint = "build it with: DATABASE_URL=... python -m retrieval.index --backend postgres --corpus DIR"
+        applied = _applied(conn)
+        if not applied:
+            conn.close()
+            raise IndexProblem(f"no index in {redact(url)}; {hint}")
+        pending = [v for v, _ in migrations() if v not in applied]
+        if pending:
+            conn.close()
+            raise IndexProblem(f"the database schema in {redact(url)} lacks migrations {pending}; apply them with: python -m retrieval.index --backend postgres")
+        from pgvector.psycopg import register_vector
+
+        register_vector(conn)
+        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        if "model" not in meta:
+            conn.close()
+            raise IndexProblem(f"the index in {redact(url)} was never finished; {hint}")
+        if model and meta["model"] != model:
+            conn.close()
+            raise IndexProblem(
+                f"the index in {redact(url)} was built with model {meta['model']!r}, not {model!r}; rebuild it with: "
+                "python -m retrieval.index --backend postgres --rebuild"
+            )
+        return cls(url, conn, meta)
+
+    def _rows(self, sql: str, params=None) -> list[tuple]:
+        import psycopg
+
+        with self._lock:
+            for attempt in (1, 2):
+                try:
+                    return self.conn.execute(sql, params).fetchall()
+                except psycopg.OperationalError:
+                    if attempt == 2 or not self.conn.closed:
+                        raise
+                    log.warning("connection to %s lost; reconnecting", redact(self.url))
+                    self.conn = connect(self.url)
+                    self._ef_set = 0
+        raise AssertionError("unreachable")
+
+    @property
+    def model(self) -> str:
+        return self.meta["model"]
+
+    def __len__(self) -> int:
+        return int(self._rows("SELECT value FROM meta WHERE key = 'chunks'")[0][0])
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def dense(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """HNSW finds the candidates on halfvec; their exact float32 cosines order them."""
+        from pgvector import HalfVector
+
+        ef = max(self.ef_search, k)  # pgvector returns at most ef_search rows
+        if ef != self._ef_set:
+            self._rows("SELECT set_config('hnsw.ef_search', %s, false)", (str(ef),))
+            self._ef_set = ef
+        rows = self._rows(
+            "SELECT chunk_rowid FROM chunk_embeddings ORDER BY embedding <#> %s LIMIT %s",
+            (HalfVector(query_vector.astype(np.float32)), k),
+        )
+        ids = [r for (r,) in rows]
+        if not ids:
+            return []
+        scores = self.chunk_vectors(ids) @ query_vector
+        return sorted(zip(ids, scores.tolist()), key=lambda pair: -pair[1])
+
+    def lexical(self, query: str, k: int) -> list[tuple[int, float]]:
+        terms = query_terms(query)
+        if not terms:
+            return []
+        return [(int(r), float(s)) for r, s in self._rows(BM25_SQL, {"text": " ".join(terms), "k": k})]
+
+    def document_frequency(self, terms: list[str]) -> dict[str, int]:
+        """Postgres's English stop words (not in ours) count as in every chunk: they weigh nothing."""
+        rows = self._rows(
+            "SELECT t, CASE WHEN numnode(q) = 0 THEN NULL ELSE "
+            "(SELECT count(*) FROM chunks c WHERE c.title_tsv @@ q OR c.body_tsv @@ q) END "
+            "FROM unnest(%s::text[]) t, LATERAL plainto_tsquery('english', t) q",
+            (list(terms),),
+        )
+        n = len(self)
+        return {t: n if df is None else int(df) for t, df in rows}
+
+    def chunks(self, rowids: list[int]) -> dict[int, StoredChunk]:
+        if not rowids:
+            return {}
+        rows = self._rows(
+            "SELECT rowid, id, article_id, title, start_offset, end_offset, body, sentences, sentence_keys "
+            "FROM chunks WHERE rowid = ANY(%s)",
+            (list(rowids),),
+        )
+        return {
+            rowid: StoredChunk(rowid, cid, aid, title, start, end, body, tuple(tuple(s) for s in spans), tuple(keys))
+            for rowid, cid, aid, title, start, end, body, spans, keys in rows
+        }
+
+    def chunk_by_id(self, chunk_id: str) -> StoredChunk | None:
+        rows = self._rows("SELECT rowid FROM chunks WHERE id = %s", (chunk_id,))
+        return self.chunks([rows[0][0]]).get(rows[0][0]) if rows else None
+
+    def article_text(self, article_id: str) -> str:
+        rows = self._rows("SELECT text FROM articles WHERE id = %s", (article_id,))
+        return rows[0][0] if rows else ""
+
+    def stored_vectors(self, keys: list[str]) -> dict[str, np.ndarray]:
+        if not keys:
+            return {}
+        return {key: vec.to_numpy() for key, vec in self._rows("SELECT key, vec FROM vector_cache WHERE key = ANY(%s)", (list(keys),))}
+
+    def chunk_vectors(self, rowids: list[int]) -> np.ndarray:
+        rows = dict(
+            self._rows(
+                "SELECT c.rowid, v.vec FROM chunks c JOIN vector_cache v ON v.key = c.vector_key WHERE c.rowid = ANY(%s)",
+                (list(rowids),),
+            )
+        )
+        dim = int(self.meta["dim"])
+        return np.vstack([rows[i].to_numpy() if i in rows else np.zeros(dim, np.float32) for i in rowids])
+
+    def counts(self) -> dict[str, int]:
+        ((articles, chunks),) = self._rows("SELECT (SELECT count(*) FROM articles), (SELECT count(*) FROM chunks)")
+        return {"articles": articles, "chunks": chunks}
+
+
+class Writer(base.Writer):
+    """Vectors are committed batch by batch; the swap is one transaction under an advisory lock."""
+
+    def __init__(self, url: str, rebuild: bool = False):
+        self.url = url
+        self.conn = connect(url)
+        if rebuild:
+            with self.conn.transaction():
+                self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+                self.conn.execute(f"DROP TABLE IF EXISTS {', '.join(TABLES)} CASCADE")
+        migrate(self.conn)
+        self.model = dict(self.conn.execute("SELECT key, value FROM meta").fetchall()).get("model")
+
+    def stored_hashes(self) -> dict[str, str]:
+        return dict(self.conn.execute("SELECT id, hash FROM articles").fetchall())
+
+    def is_complete(self) -> bool:
+        return self.model is not None
+
+    def missing_keys(self, keys: list[str]) -> list[str]:
+        cached = {k for (k,) in self.conn.execute("SELECT key FROM vector_cache WHERE key = ANY(%s)", (keys,))}
+        return [k for k in keys if k not in cached]
+
+    def save_vectors(self, keys: list[str], vectors: np.ndarray) -> None:
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO vector_cache (key, vec) VALUES (%s, %s) ON CONFLICT (key) DO NOTHING",
+                [(k, np.asarray(v, dtype=np.float32)) for k, v in zip(keys, vectors)],
+            )
+
+    def commit(self, articles: list[Article], removed: list[str], rows: list[ChunkRow], model: str, dim: int) -> None:
+        conn = self.conn
+        ids = removed + [a.id for a in articles]
+        with conn.transaction(), conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (SWAP_LOCK,))
+            old_keys = [
+                k for (k,) in cur.execute(
+                    "SELECT vector_key FROM chunks WHERE article_id = ANY(%s) "
+                    "UNION SELECT unnest(sentence_keys) FROM chunks WHERE article_id = ANY(%s)",
+                    (ids, ids),
+                )
+            ]
+            cur.execute("DELETE FROM articles WHERE id = ANY(%s)", (ids,))  # chunks and embeddings cascade
+            cur.executemany("INSERT INTO articles (id, title, text, hash) VALUES (%s, %s, %s, %s)", [(a.id, a.title, a.text, a.hash) for a in articles])
+            cur.executemany(
+                "INSERT INTO chunks (id, article_id, ord, start_offset, end_offset, sentences, vector_key, sentence_keys, title, body, title_len, body_len) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                [
+                    (r.id, r.article_id, r.ord, r.start, r.end, json.dumps(r.sentences), r.vector_key, r.sentence_keys, r.title, r.text, _word_count(r.title), _word_count(r.text))
+                    for r in rows
+                ],
+            )
+            cur.execute(
+                "INSERT INTO chunk_embeddings (chunk_rowid, embedding) SELECT c.rowid, v.vec::halfvec FROM chunks c "
+                "JOIN vector_cache v ON v.key = c.vector_key WHERE c.article_id = ANY(%s)",
+                ([a.id for a in articles],),
+            )
+            if cur.rowcount != len(rows):
+                raise IndexProblem("some chunk vectors vanished from the cache while indexing (another indexer?); run the indexer again")
+            cur.execute(
+                "DELETE FROM vector_cache v WHERE v.key = ANY(%s) AND NOT EXISTS (SELECT 1 FROM chunks c WHERE c.vector_key = v.key) "
+                "AND NOT EXISTS (SELECT 1 FROM chunks c WHERE c.sentence_keys @> ARRAY[v.key])",
+                (old_keys,),
+            )
+            chunks, avg_title, avg_body = cur.execute("SELECT count(*), coalesce(avg(title_len), 0), coalesce(avg(body_len), 0) FROM chunks").fetchone()
+            cur.executemany(
+                "INSERT INTO meta (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [("model", model), ("dim", str(dim)), ("chunks", str(chunks)), ("avg_title_len", str(avg_title)), ("avg_body_len", str(avg_body))],
+            )
+        self.model = model
+        log.info("postgres index: %d chunks after replacing %d and removing %d articles", chunks, len(articles), len(removed))
+
+    def chunk_count(self) -> int:
+        return self.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+
+    def close(self) -> None:
+        self.conn.close()
