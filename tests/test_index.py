@@ -10,14 +10,15 @@ from pathlib import Path
 import pytest
 
 from retrieval import index as indexing
-from retrieval.backends import faiss_sqlite
+from retrieval.backends import Location, faiss_sqlite, open_index, postgres
+from retrieval.backends.faiss_sqlite import DB_NAME, Index, IndexProblem, faiss_path
 from retrieval.index import build
 from retrieval.search import Searcher
-from retrieval.backends.faiss_sqlite import DB_NAME, Index, IndexProblem, faiss_path
+from tests.conftest import SEEDS
 
 
-def top_text(index_dir, encoder, question, mode):
-    index = Index.open(index_dir)
+def top_text(where, encoder, question, mode):
+    index = open_index(where)
     try:
         hits = Searcher(index, encoder).search(question, k=3, mode=mode)
         return [h.chunk.text for h in hits]
@@ -36,27 +37,20 @@ SEED_QUESTIONS = [
 @pytest.mark.parametrize(
     "question, expected, mode", [(q, e, m) for q, e, modes in SEED_QUESTIONS for m in modes]
 )
-def test_each_search_mode_finds_the_seed_passage(seed_index, encoder, question, expected, mode):
-    texts = top_text(seed_index, encoder, question, mode)
+def test_each_search_mode_finds_the_seed_passage(seed_location, encoder, question, expected, mode):
+    texts = top_text(seed_location, encoder, question, mode)
     assert any(expected in " ".join(t.split()) for t in texts)
 
 
-def test_unchanged_reindex_embeds_nothing_and_loads_no_model(seed_index, tmp_path, counting):
-    folder = tmp_path / "idx"
-    shutil.copytree(seed_index, folder)
-    report = build(indexing_seeds(), folder, encoder=counting)
+def test_unchanged_reindex_embeds_nothing_and_loads_no_model(fresh_location, encoder, counting):
+    build(SEEDS, fresh_location, encoder=encoder)
+    report = build(SEEDS, fresh_location, encoder=counting)
     assert counting.calls == 0 and report.embedded == 0
     assert report.chunks > 0 and report.added == report.changed == report.removed == 0
 
 
-def indexing_seeds():
-    from tests.conftest import SEEDS
-
-    return SEEDS
-
-
-def test_one_changed_article_embeds_only_its_new_text(corpus_copy, tmp_path, counting):
-    folder = tmp_path / "idx"
+def test_one_changed_article_embeds_only_its_new_text(corpus_copy, fresh_location, counting):
+    folder = fresh_location
     first = build(corpus_copy, folder, encoder=counting)
     total_texts = counting.texts
     assert first.embedded == total_texts > 0
@@ -70,20 +64,19 @@ def test_one_changed_article_embeds_only_its_new_text(corpus_copy, tmp_path, cou
     assert any("Gyumri" in t for t in top_text(folder, counting, "new hospital in Gyumri", "lexical"))
 
 
-def test_deleted_article_leaves_no_trace(corpus_copy, tmp_path, encoder):
-    folder = tmp_path / "idx"
-    build(corpus_copy, folder, encoder=encoder)
+def test_deleted_article_leaves_no_trace(corpus_copy, fresh_location, encoder):
+    build(corpus_copy, fresh_location, encoder=encoder)
     (corpus_copy / "003_f72df80af7b70ac3.txt").unlink()
-    report = build(corpus_copy, folder, encoder=encoder)
+    report = build(corpus_copy, fresh_location, encoder=encoder)
     assert report.removed == 1
-    index = Index.open(folder)
+    index = open_index(fresh_location)
     searcher = Searcher(index, encoder)
     for mode in ("dense", "lexical", "hybrid"):
         hits = searcher.search("Aram Hamparian ANCA executive director", k=50, mode=mode)
         assert all(h.chunk.article_id != "003_f72df80af7b70ac3.txt" for h in hits)
-    (count,) = index.conn.execute("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH 'Hamparian'").fetchone()
-    assert count == 0
-    assert len(index) == index.counts()["chunks"]
+    assert index.document_frequency(["hamparian"]) == {"hamparian": 0}
+    assert len(index) == index.counts()["chunks"] == report.chunks
+    index.close()
 
 
 class FailingEncoder:
@@ -99,8 +92,8 @@ class FailingEncoder:
         return self.inner.encode(texts)
 
 
-def test_interrupted_build_keeps_old_index_and_loses_no_embedding(corpus_copy, tmp_path, encoder, counting, monkeypatch):
-    folder = tmp_path / "idx"
+def test_interrupted_build_keeps_old_index_and_loses_no_embedding(corpus_copy, fresh_location, encoder, counting, monkeypatch):
+    folder = fresh_location
     build(corpus_copy, folder, encoder=encoder)
     before = top_text(folder, encoder, "Who is Aram Hamparian?", "hybrid")
     (corpus_copy / "new.txt").write_text(
@@ -111,25 +104,28 @@ def test_interrupted_build_keeps_old_index_and_loses_no_embedding(corpus_copy, t
     with pytest.raises(KeyboardInterrupt):
         build(corpus_copy, folder, encoder=FailingEncoder(encoder))
     assert top_text(folder, encoder, "Who is Aram Hamparian?", "hybrid") == before
-    assert Index.open(folder).counts()["articles"] == 2
+    assert open_index(folder).counts()["articles"] == 2
     report = build(corpus_copy, folder, encoder=counting)
     assert report.reused >= 8  # the batch embedded before the "kill" was kept
     assert report.embedded == counting.texts
 
 
-def test_failure_while_swapping_rolls_back(corpus_copy, tmp_path, encoder, monkeypatch):
-    folder = tmp_path / "idx"
-    build(corpus_copy, folder, encoder=encoder)
+def test_failure_while_swapping_rolls_back(corpus_copy, fresh_location, encoder, monkeypatch):
+    build(corpus_copy, fresh_location, encoder=encoder)
     (corpus_copy / "003_f72df80af7b70ac3.txt").unlink()
+    (corpus_copy / "extra.txt").write_text("Lake Sevan\n\nLake Sevan is the largest lake in Armenia.\n", encoding="utf-8")
 
-    def broken_write(index, path):
+    def broken(*args):
         raise OSError("disk full")
 
-    monkeypatch.setattr(faiss_sqlite, "_write_atomically", broken_write)
+    # Fails after the old articles were deleted inside the swap: the FAISS file write, or a row being prepared.
+    monkeypatch.setattr(faiss_sqlite, "_write_atomically", broken)
+    monkeypatch.setattr(postgres, "_word_count", broken)
     with pytest.raises(OSError):
-        build(corpus_copy, folder, encoder=encoder)
-    index = Index.open(folder)
+        build(corpus_copy, fresh_location, encoder=encoder)
+    index = open_index(fresh_location)
     assert index.counts()["articles"] == 2 and len(index) == index.counts()["chunks"]
+    assert index.document_frequency(["sevan"]) == {"sevan": 0}
 
 
 def test_bad_files_do_not_stop_a_build(corpus_copy, tmp_path, encoder):
@@ -158,9 +154,28 @@ def test_missing_corrupt_or_foreign_index_gives_a_fix(seed_index, tmp_path, enco
     with pytest.raises(IndexProblem, match="rebuild"):
         Index.open(folder)
     with pytest.raises(IndexProblem, match="--rebuild"):
-        build(indexing_seeds(), folder, encoder=encoder)
-    report = build(indexing_seeds(), folder, encoder=encoder, rebuild=True)
+        build(SEEDS, folder, encoder=encoder)
+    report = build(SEEDS, folder, encoder=encoder, rebuild=True)
     assert report.articles == 2 and Index.open(folder).counts()["chunks"] == report.chunks
+
+
+def test_postgres_problems_say_how_to_fix_them(postgres_server, tmp_path, encoder):
+    from tests.conftest import new_database
+
+    empty = Location(tmp_path, "postgres", new_database(postgres_server))
+    with pytest.raises(IndexProblem, match="python -m retrieval.index --backend postgres"):
+        open_index(empty)
+    with pytest.raises(IndexProblem, match="cannot connect to postgresql://qa:\\*\\*\\*@127.0.0.1:1/qa.*Connection refused.*check DATABASE_URL") as problem:
+        open_index(Location(tmp_path, "postgres", "postgresql://qa:secret@127.0.0.1:1/qa?connect_timeout=2"))
+    assert "secret" not in str(problem.value)
+    with pytest.raises(IndexProblem, match="DATABASE_URL"):
+        Location(tmp_path, "postgres", "")
+    build(SEEDS, empty, encoder=encoder)
+    with pytest.raises(IndexProblem, match="--rebuild"):
+        open_index(empty, model="some-other-model")
+    assert postgres.migrate(postgres.connect(empty.database_url)) == []  # applied once, never twice
+    report = build(SEEDS, empty, encoder=encoder, rebuild=True)
+    assert report.added == 2 and open_index(empty).counts()["chunks"] == report.chunks
 
 
 def test_index_records_model_and_type(seed_index):
@@ -171,10 +186,10 @@ def test_index_records_model_and_type(seed_index):
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
-def test_an_open_index_follows_a_rebuild(corpus_copy, tmp_path, encoder):
-    folder = tmp_path / "idx"
+def test_an_open_index_follows_a_rebuild(corpus_copy, fresh_location, encoder):
+    folder = fresh_location
     build(corpus_copy, folder, encoder=encoder)
-    index = Index.open(folder)
+    index = open_index(folder)
     searcher = Searcher(index, encoder)
     (corpus_copy / "extra.txt").write_text(
         "Lake Sevan report\n\nLake Sevan is the largest lake in Armenia and lies at 1,900 metres above sea level.\n", encoding="utf-8"
@@ -187,37 +202,48 @@ def test_an_open_index_follows_a_rebuild(corpus_copy, tmp_path, encoder):
 
 KILLABLE_BUILD = """
 import sys
+from pathlib import Path
 from embeddings import Encoder
 from retrieval import index
+from retrieval.backends import Location
 index.EMBED_BATCH = 4  # commit often, so the kill lands between batches
-index.build(sys.argv[1], sys.argv[2], encoder=Encoder(device="cpu"))
+index.build(sys.argv[1], Location(Path(sys.argv[2]), sys.argv[3], sys.argv[4]), encoder=Encoder(device="cpu"))
 """
 
 
-def test_kill_9_during_a_build_keeps_the_old_index_and_its_embeddings(corpus_copy, tmp_path, encoder, counting):
-    folder = tmp_path / "idx"
-    build(corpus_copy, folder, encoder=encoder)
-    before = top_text(folder, encoder, "Who is Aram Hamparian?", "hybrid")
-    with sqlite3.connect(folder / DB_NAME) as conn:
-        (cached_before,) = conn.execute("SELECT count(*) FROM vectors").fetchone()
+def cached_vectors(where: Location) -> int:
+    if where.backend == "postgres":
+        import psycopg
+
+        with psycopg.connect(where.database_url) as conn:
+            return conn.execute("SELECT count(*) FROM vector_cache").fetchone()[0]
+    with sqlite3.connect(where.folder / DB_NAME, timeout=10) as conn:
+        return conn.execute("SELECT count(*) FROM vectors").fetchone()[0]
+
+
+def test_kill_9_during_a_build_keeps_the_old_index_and_its_embeddings(corpus_copy, fresh_location, encoder, counting):
+    where = fresh_location
+    build(corpus_copy, where, encoder=encoder)
+    before = top_text(where, encoder, "Who is Aram Hamparian?", "hybrid")
+    cached_before = cached_vectors(where)
     (corpus_copy / "budget.txt").write_text(
         "Budget news\n\n" + " ".join(f"Line {i} of the budget covers road number {i} in detail." for i in range(200)),
         encoding="utf-8",
     )
-    proc = subprocess.Popen([sys.executable, "-c", KILLABLE_BUILD, str(corpus_copy), str(folder)], cwd=Path(__file__).parent.parent)
+    args = [str(corpus_copy), str(where.folder), where.backend, where.database_url]
+    proc = subprocess.Popen([sys.executable, "-c", KILLABLE_BUILD, *args], cwd=Path(__file__).parent.parent)
     deadline = time.monotonic() + 120
     cached = cached_before
     while cached < cached_before + 8 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.2)
-        with sqlite3.connect(folder / DB_NAME, timeout=10) as conn:
-            (cached,) = conn.execute("SELECT count(*) FROM vectors").fetchone()
+        cached = cached_vectors(where)
     assert proc.poll() is None, "the build finished before it could be killed"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert cached >= cached_before + 8
-    assert top_text(folder, encoder, "Who is Aram Hamparian?", "hybrid") == before
-    assert Index.open(folder).counts()["articles"] == 2
-    report = build(corpus_copy, folder, encoder=counting)
+    assert top_text(where, encoder, "Who is Aram Hamparian?", "hybrid") == before
+    assert open_index(where).counts()["articles"] == 2
+    report = build(corpus_copy, where, encoder=counting)
     assert report.articles == 3
     assert report.reused >= cached - cached_before  # nothing embedded before the kill is embedded again
     assert report.embedded == counting.texts

@@ -61,8 +61,8 @@ def index_copy(seed_index, tmp_path_factory):
     return target
 
 
-def run_repl(args, stdin, index_dir):
-    env = {**os.environ, "NO_COLOR": "1", "QA_DEVICE": "cpu"}
+def run_repl(args, stdin, index_dir, **env_overrides):
+    env = {**os.environ, "NO_COLOR": "1", "QA_DEVICE": "cpu", **env_overrides}
     return subprocess.run(
         [sys.executable, "-m", "bot.repl", "--corpus", str(ROOT / "seeds"), "--index", str(index_dir), *args],
         input=stdin.encode("utf-8", "surrogateescape"),
@@ -96,6 +96,20 @@ def test_interactive_session_with_commands(index_copy):
     assert "Conversation reset." in out and "No sources yet" in out
     assert "couldn't find" in out
     assert "\033[" not in out  # plain text when piped
+
+
+def test_the_same_repl_on_postgres_builds_then_answers(index_copy, postgres_server):
+    from tests.conftest import new_database
+
+    stdin = "Who is Aram Hamparian?\nWhat is the capital of France?\n"
+    proc = run_repl(["--json", "--backend", "postgres"], stdin, index_copy, DATABASE_URL=new_database(postgres_server))
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert "2 articles, 19 chunks (2 added" in proc.stderr.decode()
+    first, second = [json.loads(line) for line in proc.stdout.decode("utf-8").splitlines()]
+    check_answer_record(first, "Who is Aram Hamparian?")
+    assert first["citations"][0]["article"] == "003_f72df80af7b70ac3.txt" and second["abstained"]
+    proc = run_repl(["--json"], "hello\n", index_copy, QA_BACKEND="postgres", DATABASE_URL="")
+    assert proc.returncode == 2 and "error: the postgres backend needs DATABASE_URL" in proc.stderr.decode()
 
 
 def test_missing_corpus_and_index_is_one_clear_error(tmp_path):

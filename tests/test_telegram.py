@@ -128,20 +128,20 @@ def test_startup_then_a_question_gets_a_cited_answer_and_a_button_shows_the_pass
     assert typing and typing[0].params["action"] == "typing" and typing[0].at <= answer.at
 
 
-def test_unanswerable_question_is_declined_without_buttons(api, answerer):
+def test_unanswerable_question_is_declined_without_buttons(api, faiss_answerer):
     async def scenario():
-        async with running(api, answerer):
+        async with running(api, faiss_answerer):
             api.send(12, UNANSWERABLE)
             return (await replies(api, 12))[0]
 
     reply = run(scenario())
-    assert plain(reply) == answerer.ask(UNANSWERABLE).text
+    assert plain(reply) == faiss_answerer.ask(UNANSWERABLE).text
     assert "reply_markup" not in reply.params
 
 
-def test_commands_start_help_sources_reset(api, answerer):
+def test_commands_start_help_sources_reset(api, faiss_answerer):
     async def scenario():
-        async with running(api, answerer) as app:
+        async with running(api, faiss_answerer) as app:
             for n, text in enumerate(["/start", "/help", "/sources", QUESTION, "/sources", "/reset"], 1):
                 api.send(13, text)
                 await replies(api, 13, n)
@@ -154,9 +154,9 @@ def test_commands_start_help_sources_reset(api, answerer):
     assert plain(reset) == tg.RESET and not conversation.turns
 
 
-def test_each_chat_keeps_its_own_conversation(api, answerer):
+def test_each_chat_keeps_its_own_conversation(api, faiss_answerer):
     async def scenario():
-        async with running(api, answerer) as app:
+        async with running(api, faiss_answerer) as app:
             api.send(21, QUESTION)
             await replies(api, 21)
             api.send(21, "What did he say?")
@@ -250,7 +250,7 @@ def test_render_escapes_article_text():
     assert parse_html(html) == "x < y & z [1]\n\nSources\n[1] Tom & <Jerry>"
 
 
-def test_hostile_input_is_escaped_and_answered(api, answerer):
+def test_hostile_input_is_escaped_and_answered(api, faiss_answerer):
     hostile = [
         f"<b>{QUESTION}</b>",
         "Tom & Jerry &amp; </pre> <script>alert(1)</script>",
@@ -261,7 +261,7 @@ def test_hostile_input_is_escaped_and_answered(api, answerer):
     ]
 
     async def scenario():
-        async with running(api, answerer):
+        async with running(api, faiss_answerer):
             for chat, text in enumerate(hostile, 51):
                 api.send(chat, text)
             return [(await replies(api, chat))[0] for chat in range(51, 51 + len(hostile))]
@@ -276,11 +276,11 @@ def test_hostile_input_is_escaped_and_answered(api, answerer):
 # --- groups and access ---------------------------------------------------------------------------
 
 
-def test_in_groups_only_commands_mentions_and_replies_are_answered(api, answerer):
+def test_in_groups_only_commands_mentions_and_replies_are_answered(api, faiss_answerer):
     group = -100123
 
     async def scenario():
-        async with running(api, answerer):
+        async with running(api, faiss_answerer):
             api.send(group, QUESTION, user_id=7)  # chatter: ignored
             api.send(group, "/help@some_other_bot", user_id=7)  # another bot's command: ignored
             api.send(group, f"@{api.username} {QUESTION}", user_id=7)
@@ -296,11 +296,11 @@ def test_in_groups_only_commands_mentions_and_replies_are_answered(api, answerer
     assert len(others) == 2 and any(plain(m) == tg.HELP for m in others)
 
 
-def test_allowlist_refuses_a_stranger_once_and_answers_members(api, answerer):
+def test_allowlist_refuses_a_stranger_once_and_answers_members(api, faiss_answerer):
     access = tg.Access(users=frozenset({61}), chats=frozenset({-100600}))
 
     async def scenario():
-        async with running(api, answerer, access=access):
+        async with running(api, faiss_answerer, access=access):
             api.send(62, QUESTION)
             api.send(62, QUESTION)
             api.send(61, QUESTION)
@@ -321,9 +321,9 @@ def test_allowlist_refuses_a_stranger_once_and_answers_members(api, answerer):
 # --- load and faults -----------------------------------------------------------------------------
 
 
-def test_a_429_is_waited_out_and_the_message_still_arrives(api, answerer):
+def test_a_429_is_waited_out_and_the_message_still_arrives(api, faiss_answerer):
     async def scenario():
-        async with running(api, answerer):
+        async with running(api, faiss_answerer):
             api.fail_next("sendMessage", 1, status=429, retry_after=1)
             api.send(71, QUESTION)
             return (await replies(api, 71))[0]
@@ -336,13 +336,13 @@ def test_a_429_is_waited_out_and_the_message_still_arrives(api, answerer):
     assert time.monotonic() - started < 10
 
 
-def test_twenty_chats_at_once_each_get_their_own_answer(api, answerer):
+def test_twenty_chats_at_once_each_get_their_own_answer(api, faiss_answerer):
     questions = [QUESTION, UNANSWERABLE, "What did Kim Kardashian ask her followers?", "Who trace their ancestry to Armenia?"]
     chats = {100 + i: questions[i % len(questions)] for i in range(20)}
-    expected = {q: parse_html(split_html(render_answer(answerer.ask(q)))[0]) for q in questions}
+    expected = {q: parse_html(split_html(render_answer(faiss_answerer.ask(q)))[0]) for q in questions}
 
     async def scenario():
-        async with running(api, answerer):
+        async with running(api, faiss_answerer):
             for chat, text in chats.items():
                 api.send(chat, text)
             for chat in chats:
@@ -363,8 +363,8 @@ class SlowOnce(Answerer):
         return super().ask(question, conversation)
 
 
-def test_a_slow_answer_does_not_hold_up_other_chats(api, answerer):
-    slow = SlowOnce(answerer.searcher, answerer.k, answerer.threshold, answerer.mode)
+def test_a_slow_answer_does_not_hold_up_other_chats(api, faiss_answerer):
+    slow = SlowOnce(faiss_answerer.searcher, faiss_answerer.k, faiss_answerer.threshold, faiss_answerer.mode)
 
     async def scenario():
         async with running(api, slow):
@@ -379,9 +379,9 @@ def test_a_slow_answer_does_not_hold_up_other_chats(api, answerer):
     assert fast.at < late.at
 
 
-def test_a_failed_send_is_logged_and_the_user_told(api, answerer, caplog):
+def test_a_failed_send_is_logged_and_the_user_told(api, faiss_answerer, caplog):
     async def scenario():
-        async with running(api, answerer):
+        async with running(api, faiss_answerer):
             api.fail_next("sendMessage", 1, status=502)
             api.send(91, QUESTION)
             return (await replies(api, 91))[0]
@@ -392,13 +392,13 @@ def test_a_failed_send_is_logged_and_the_user_told(api, answerer, caplog):
     assert any(r.levelno == logging.ERROR and r.exc_text and "Bad Gateway" in r.exc_text for r in caplog.records)
 
 
-def test_an_unreachable_api_is_retried_at_start_and_while_polling(answerer, caplog):
+def test_an_unreachable_api_is_retried_at_start_and_while_polling(faiss_answerer, caplog):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
 
     async def scenario():
-        app = tg.build_application(answerer, TOKEN, base_url=f"http://127.0.0.1:{port}")
+        app = tg.build_application(faiss_answerer, TOKEN, base_url=f"http://127.0.0.1:{port}")
         stop = asyncio.Event()
         task = asyncio.create_task(tg.serve(app, stop, poll_timeout=1))
         await asyncio.sleep(0.3)  # nothing listens yet: getMe fails
@@ -423,9 +423,9 @@ def test_an_unreachable_api_is_retried_at_start_and_while_polling(answerer, capl
 # --- configuration and secrets -------------------------------------------------------------------
 
 
-def test_the_token_never_reaches_the_logs(api, answerer, caplog):
+def test_the_token_never_reaches_the_logs(api, faiss_answerer, caplog):
     async def scenario():
-        async with running(api, answerer):
+        async with running(api, faiss_answerer):
             api.send(96, QUESTION)
             await replies(api, 96)
 
@@ -441,9 +441,9 @@ def test_the_token_never_reaches_the_logs(api, answerer, caplog):
     assert "<redacted>" in caplog.text
 
 
-def test_a_rejected_token_stops_the_bot_with_invalid_token(api, answerer):
+def test_a_rejected_token_stops_the_bot_with_invalid_token(api, faiss_answerer):
     async def scenario():
-        app = tg.build_application(answerer, "987654321:" + "x" * 35, base_url=api.url)
+        app = tg.build_application(faiss_answerer, "987654321:" + "x" * 35, base_url=api.url)
         await tg.serve(app, asyncio.Event(), poll_timeout=1)
 
     with pytest.raises(InvalidToken):

@@ -78,7 +78,8 @@ def connect(url: str):
     try:
         conn = psycopg.connect(url, autocommit=True)
     except psycopg.Error as exc:
-        raise IndexProblem(f"cannot connect to {redact(url)}: {exc}; check DATABASE_URL and that the server is up") from exc
+        reason = " ".join(str(exc).split())
+        raise IndexProblem(f"cannot connect to {redact(url)}: {reason}; check DATABASE_URL and that the server is up") from exc
     try:
         register_vector(conn)
     except psycopg.ProgrammingError:
