@@ -9,7 +9,7 @@ from pathlib import Path
 
 from retrieval.answer import Answerer
 from retrieval.backends import Location, as_location
-from retrieval.index import update_index
+from retrieval.index import export_query_encoder, update_index
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,10 @@ def prepare(corpus: str, index: str | Path | Location, update: bool = True, prog
     from embeddings import query_encoder
 
     logging.getLogger("faiss").setLevel(logging.WARNING)  # its loader logs CPU-feature probing at INFO
+    where = as_location(index)
     if update:
-        report = update_index(corpus, index, progress=sys.stderr.isatty() if progress is None else progress)
-        log.info("index %s: %s", index, report.summary().replace("\n", "; "))
-    return Answerer.open(index, encoder=query_encoder(as_location(index).folder))
+        report = update_index(corpus, where, progress=sys.stderr.isatty() if progress is None else progress)
+        log.info("index %s: %s", where, report.summary().replace("\n", "; "))
+    elif where.backend != "faiss" or where.folder.is_dir():
+        export_query_encoder(where.folder)  # a read-only replica still answers without torch
+    return Answerer.open(where, encoder=query_encoder(where.folder))

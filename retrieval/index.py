@@ -112,7 +112,7 @@ def update_index(corpus: str | Path, index: str | Path | Location, progress: boo
     Once exported, the ONNX encoder also embeds later updates: 2.2x the texts/s of
     sentence-transformers here, same vectors (bench/cold_start.py), and no torch import.
     """
-    from embeddings import OnnxEncoder, ensure_onnx, onnx_path
+    from embeddings import OnnxEncoder, onnx_path
 
     folder = backends.as_location(index).folder
     encoder = None
@@ -122,11 +122,18 @@ def update_index(corpus: str | Path, index: str | Path | Location, progress: boo
         except Exception as exc:  # a missing onnxruntime or a damaged file: torch still works
             log.warning("indexing with sentence-transformers: the ONNX encoder did not load (%s)", exc)
     report = build(corpus, index, encoder=encoder, progress=progress, rebuild=rebuild)
+    export_query_encoder(folder)
+    return report
+
+
+def export_query_encoder(folder: Path) -> None:
+    """Exports once per folder or model upgrade (only then importing torch); a failure only costs speed."""
+    from embeddings import ensure_onnx
+
     try:
-        ensure_onnx(folder)  # exports once per index or model upgrade; only then imports torch
+        ensure_onnx(folder)
     except Exception as exc:  # answering still works, on sentence-transformers
         log.warning("could not export the ONNX query encoder (%s); answers will use sentence-transformers", exc)
-    return report
 
 
 def main(argv: list[str] | None = None) -> int:

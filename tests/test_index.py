@@ -178,6 +178,19 @@ def test_postgres_problems_say_how_to_fix_them(postgres_server, tmp_path, encode
     assert report.added == 2 and open_index(empty).counts()["chunks"] == report.chunks
 
 
+@pytest.mark.parametrize("seed_location", ["postgres"], indirect=True)
+def test_a_postgres_reader_survives_a_dropped_connection(seed_location, encoder):
+    import psycopg
+
+    index = open_index(seed_location)
+    searcher = Searcher(index, encoder)
+    before = [h.chunk.id for h in searcher.search("Who is Aram Hamparian?", k=3)]
+    with psycopg.connect(seed_location.database_url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (index.conn.info.backend_pid,))
+    assert [h.chunk.id for h in searcher.search("Who is Aram Hamparian?", k=3)] == before
+    index.close()
+
+
 def test_index_records_model_and_type(seed_index):
     index = Index.open(seed_index)
     assert index.meta["model"] == "all-MiniLM-L6-v2" and index.meta["dim"] == "384"

@@ -97,7 +97,7 @@ def migrations() -> list[tuple[int, Path]]:
 
 
 def migrate(conn) -> list[int]:
-    """Applies the migrations this database lacks, each in its own transaction; returns their numbers."""
+    """Applies the migrations this database lacks, all in one transaction under a lock; returns their numbers."""
     from pgvector.psycopg import register_vector
 
     done = []
@@ -140,9 +140,6 @@ class Index(base.Index):
         if pending:
             conn.close()
             raise IndexProblem(f"the database schema in {redact(url)} lacks migrations {pending}; apply them with: python -m retrieval.index --backend postgres")
-        from pgvector.psycopg import register_vector
-
-        register_vector(conn)
         meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
         if "model" not in meta:
             conn.close()
@@ -163,7 +160,7 @@ class Index(base.Index):
                 try:
                     return self.conn.execute(sql, params).fetchall()
                 except psycopg.OperationalError:
-                    if attempt == 2 or not self.conn.closed:
+                    if attempt == 2 or not (self.conn.broken or self.conn.closed):
                         raise
                     log.warning("connection to %s lost; reconnecting", redact(self.url))
                     self.conn = connect(self.url)
