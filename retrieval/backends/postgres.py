@@ -33,34 +33,34 @@ TABLES = ("chunk_embeddings", "chunks", "articles", "vector_cache", "meta", "sch
 log = logging.getLogger(__name__)
 
 # BM25 as FTS5 computes it (per-column weights, idf floored at 1e-6), over the chunks the GIN
-# indexes match. Statistics come from `meta`, written in the same transaction as the chunks.
+# indexes match; each matched tsvector is unnested once. Statistics come from `meta`, written in
+# the same transaction as the chunks. MATERIALIZED keeps the planner from redoing a CTE per row.
 BM25_SQL = f"""
-WITH terms AS (
+WITH terms AS MATERIALIZED (
     SELECT DISTINCT lexeme, quote_literal(lexeme)::tsquery AS q FROM unnest(to_tsvector('english', %(text)s))
-), stats AS (
+), stats AS MATERIALIZED (
     SELECT max(value::float8) FILTER (WHERE key = 'chunks') AS total,
            greatest(max(value::float8) FILTER (WHERE key = 'avg_title_len'), 1) AS avg_title,
            greatest(max(value::float8) FILTER (WHERE key = 'avg_body_len'), 1) AS avg_body
     FROM meta
-), idf AS (
-    SELECT t.lexeme, greatest(ln((s.total - t.df + 0.5) / (t.df + 0.5)), 1e-6) AS idf
-    FROM stats s, LATERAL (
-        SELECT terms.lexeme, (SELECT count(*) FROM chunks c WHERE c.title_tsv @@ terms.q OR c.body_tsv @@ terms.q) AS df FROM terms
-    ) t
-), matched AS (
-    SELECT c.rowid, c.title_tsv, c.body_tsv, c.title_len, c.body_len FROM chunks c, (
-        SELECT string_agg(quote_literal(lexeme), ' | ')::tsquery AS q FROM terms
-    ) any_term
-    WHERE c.title_tsv @@ any_term.q OR c.body_tsv @@ any_term.q
+), df AS MATERIALIZED (
+    SELECT lexeme, (SELECT count(*) FROM chunks c WHERE c.title_tsv @@ terms.q OR c.body_tsv @@ terms.q) AS n FROM terms
+), idf AS MATERIALIZED (
+    SELECT df.lexeme, greatest(ln((s.total - df.n + 0.5) / (df.n + 0.5)), 1e-6) AS idf FROM df, stats s
+), matched AS MATERIALIZED (
+    SELECT c.rowid, c.title_tsv, c.body_tsv, c.title_len, c.body_len FROM chunks c
+    WHERE c.title_tsv @@ (SELECT string_agg(quote_literal(lexeme), ' | ')::tsquery FROM terms)
+       OR c.body_tsv @@ (SELECT string_agg(quote_literal(lexeme), ' | ')::tsquery FROM terms)
+), tf AS (
+    SELECT m.rowid, u.lexeme, {TITLE_WEIGHT} AS weight, array_length(u.positions, 1) AS tf, m.title_len / s.avg_title AS rel_len
+    FROM matched m, stats s, unnest(m.title_tsv) u WHERE u.lexeme IN (SELECT lexeme FROM terms)
+    UNION ALL
+    SELECT m.rowid, u.lexeme, 1.0, array_length(u.positions, 1), m.body_len / s.avg_body
+    FROM matched m, stats s, unnest(m.body_tsv) u WHERE u.lexeme IN (SELECT lexeme FROM terms)
 )
-SELECT m.rowid, sum(i.idf * (
-        {TITLE_WEIGHT} * tt.tf * {BM25_K1 + 1} / (tt.tf + {BM25_K1} * ({1 - BM25_B} + {BM25_B} * m.title_len / s.avg_title))
-        + tb.tf * {BM25_K1 + 1} / (tb.tf + {BM25_K1} * ({1 - BM25_B} + {BM25_B} * m.body_len / s.avg_body))
-    )) AS score
-FROM matched m CROSS JOIN idf i CROSS JOIN stats s
-CROSS JOIN LATERAL (SELECT coalesce(sum(array_length(u.positions, 1)), 0) AS tf FROM unnest(m.title_tsv) u WHERE u.lexeme = i.lexeme) tt
-CROSS JOIN LATERAL (SELECT coalesce(sum(array_length(u.positions, 1)), 0) AS tf FROM unnest(m.body_tsv) u WHERE u.lexeme = i.lexeme) tb
-GROUP BY m.rowid ORDER BY score DESC, m.rowid LIMIT %(k)s
+SELECT tf.rowid, sum(idf.idf * tf.weight * tf.tf * {BM25_K1 + 1} / (tf.tf + {BM25_K1} * ({1 - BM25_B} + {BM25_B} * tf.rel_len))) AS score
+FROM tf JOIN idf USING (lexeme)
+GROUP BY tf.rowid ORDER BY score DESC, tf.rowid LIMIT %(k)s
 """
 
 
