@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sqlite3
 import sys
 import tempfile
@@ -137,6 +138,7 @@ def main() -> int:
         compare(f"Seed corpus: bench/latency.py's questions ({len(SEED_GOLD)} labelled, the rest unanswerable or vague)", faiss_answers, pg_answers, faiss_metrics, pg_metrics)
     finally:
         stop()
+        shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 

