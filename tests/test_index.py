@@ -159,10 +159,8 @@ def test_missing_corrupt_or_foreign_index_gives_a_fix(seed_index, tmp_path, enco
     assert report.articles == 2 and Index.open(folder).counts()["chunks"] == report.chunks
 
 
-def test_postgres_problems_say_how_to_fix_them(postgres_server, tmp_path, encoder):
-    from tests.conftest import new_database
-
-    empty = Location(tmp_path, "postgres", new_database(postgres_server))
+def test_postgres_problems_say_how_to_fix_them(postgres_url, tmp_path, encoder):
+    empty = Location(tmp_path, "postgres", postgres_url)
     with pytest.raises(IndexProblem, match="python -m retrieval.index --backend postgres"):
         open_index(empty)
     with pytest.raises(IndexProblem, match="cannot connect to postgresql://qa:\\*\\*\\*@127.0.0.1:1/qa.*Connection refused.*check DATABASE_URL") as problem:

@@ -98,11 +98,9 @@ def test_interactive_session_with_commands(index_copy):
     assert "\033[" not in out  # plain text when piped
 
 
-def test_the_same_repl_on_postgres_builds_then_answers(index_copy, postgres_server):
-    from tests.conftest import new_database
-
+def test_the_same_repl_on_postgres_builds_then_answers(index_copy, postgres_url):
     stdin = "Who is Aram Hamparian?\nWhat is the capital of France?\n"
-    proc = run_repl(["--json", "--backend", "postgres"], stdin, index_copy, DATABASE_URL=new_database(postgres_server))
+    proc = run_repl(["--json", "--backend", "postgres"], stdin, index_copy, DATABASE_URL=postgres_url)
     assert proc.returncode == 0, proc.stderr.decode()
     assert "2 articles, 19 chunks (2 added" in proc.stderr.decode()
     first, second = [json.loads(line) for line in proc.stdout.decode("utf-8").splitlines()]
