@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     update = not args.no_update
     try:
         where = backends.from_args(args)
-        if update and not Path(args.corpus).is_dir() and (where.backend != "faiss" or where.folder.is_dir()):
+        if update and not Path(args.corpus).is_dir() and where.may_hold_index:
             log.warning("corpus folder %s not found; answering from the existing index %s", args.corpus, where)
             update = False
         answerer = prepare(args.corpus, where, update=update, progress=sys.stderr.isatty() and not args.json)

@@ -34,6 +34,6 @@ def prepare(corpus: str, index: str | Path | Location, update: bool = True, prog
     if update:
         report = update_index(corpus, where, progress=sys.stderr.isatty() if progress is None else progress)
         log.info("index %s: %s", where, report.summary().replace("\n", "; "))
-    elif where.backend != "faiss" or where.folder.is_dir():
+    elif where.may_hold_index:
         export_query_encoder(where.folder)  # a read-only replica still answers without torch
     return Answerer.open(where, encoder=query_encoder(where.folder))

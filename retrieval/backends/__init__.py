@@ -29,6 +29,11 @@ class Location:
         if self.backend == "postgres" and not self.database_url:
             raise IndexProblem("the postgres backend needs DATABASE_URL, e.g. postgresql://user:password@host:5432/dbname")
 
+    @property
+    def may_hold_index(self) -> bool:
+        """False only for a FAISS folder that is not there; a database is asked when opened."""
+        return self.backend != "faiss" or self.folder.is_dir()
+
     def __str__(self) -> str:
         if self.backend == "faiss":
             return str(self.folder)

@@ -59,24 +59,26 @@ class ChunkRow:
     title: str
     text: str
     sentences: list[tuple[int, int]]  # article offsets
+    sentence_texts: list[str]
     vector_key: str
     sentence_keys: list[str]
 
     def texts(self) -> dict[str, str]:
         """Every text this chunk needs embedded, by vector cache key: itself and each of its sentences."""
-        out = {self.vector_key: self.text}
-        out.update(zip(self.sentence_keys, (self.text[s - self.start : e - self.start] for s, e in self.sentences)))
-        return out
+        return dict(zip([self.vector_key, *self.sentence_keys], [self.text, *self.sentence_texts]))
 
 
 def chunk_rows(article: Article, chunks: list[Chunk], model: str) -> list[ChunkRow]:
-    return [
-        ChunkRow(
-            chunk.id, article.id, ord_, chunk.start, chunk.end, article.title, chunk.text, list(chunk.sentences),
-            vector_key(model, chunk.text), [vector_key(model, t) for t in chunk.sentence_texts()],
+    rows = []
+    for ord_, chunk in enumerate(chunks):
+        sentences = chunk.sentence_texts()
+        rows.append(
+            ChunkRow(
+                chunk.id, article.id, ord_, chunk.start, chunk.end, article.title, chunk.text, list(chunk.sentences),
+                sentences, vector_key(model, chunk.text), [vector_key(model, t) for t in sentences],
+            )
         )
-        for ord_, chunk in enumerate(chunks)
-    ]
+    return rows
 
 
 class Index:

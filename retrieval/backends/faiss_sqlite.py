@@ -252,11 +252,11 @@ class Writer(base.Writer):
         try:
             self.conn = connect(folder)
             self.conn.executescript(SCHEMA)
-            self.meta = dict(self.conn.execute("SELECT key, value FROM meta"))
+            meta = dict(self.conn.execute("SELECT key, value FROM meta"))
         except sqlite3.DatabaseError as exc:
             raise IndexProblem(f"index database in {folder} is corrupt ({exc}); start over with --rebuild") from exc
-        self.model = self.meta.get("model")
-        self.generation = int(self.meta.get("generation", 0))
+        self.model = meta.get("model")
+        self.generation = int(meta.get("generation", 0))
 
     def stored_hashes(self) -> dict[str, str]:
         return dict(self.conn.execute("SELECT id, hash FROM articles"))
