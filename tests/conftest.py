@@ -117,7 +117,9 @@ def answerer(seed_location, encoder):
     """Answers from the seed index, on each backend in turn."""
     from retrieval.answer import Answerer
 
-    return Answerer.open(seed_location, encoder=encoder)
+    answerer = Answerer.open(seed_location, encoder=encoder)
+    yield answerer
+    answerer.index.close()
 
 
 @pytest.fixture(scope="session")

@@ -92,6 +92,12 @@ class Index:
     def close(self) -> None:
         raise NotImplementedError
 
+    def __enter__(self) -> "Index":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def dense(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
         """(chunk rowid, cosine) of the k nearest chunks, best first."""
         raise NotImplementedError

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,7 @@ from retrieval.text import query_terms
 MIGRATIONS = Path(__file__).with_name("migrations")
 MIGRATION_LOCK = 7_316_001  # pg_advisory_xact_lock keys: one for schema changes, one for swaps
 SWAP_LOCK = 7_316_002
+POOL_SIZE = 4  # connections per reading process: the Telegram bot answers chats on threads
 DEFAULT_EF_SEARCH = 100  # HNSW candidates per query; bench/backends.py measures recall against it
 BM25_K1, BM25_B = 1.2, 0.75  # FTS5's constants, so both backends feed answering the same scale
 TITLE_WEIGHT = 0.5
@@ -77,11 +77,17 @@ def _word_count(text: str) -> int:
     return len(re.findall(r"\w+", text))
 
 
+def _register_types(conn) -> None:
+    from pgvector.psycopg import register_vector
+
+    register_vector(conn)
+
+
 def connect(url: str):
     """An autocommit connection with pgvector's types registered; errors say what to check."""
     try:
+        import pgvector  # noqa: F401
         import psycopg
-        from pgvector.psycopg import register_vector
     except ImportError as exc:
         raise IndexProblem(f'the postgres backend needs its extra: pip install -e ".[postgres]" ({exc})') from exc
     try:
@@ -90,7 +96,7 @@ def connect(url: str):
         reason = " ".join(str(exc).split())
         raise IndexProblem(f"cannot connect to {redact(url)}: {reason}; check DATABASE_URL and that the server is up") from exc
     try:
-        register_vector(conn)
+        _register_types(conn)
     except psycopg.ProgrammingError:
         pass  # no pgvector in this database yet: the first migration creates it, then we register
     return conn
@@ -107,8 +113,6 @@ def migrations() -> list[tuple[int, Path]]:
 
 def migrate(conn) -> list[int]:
     """Applies the migrations this database lacks, all in one transaction under a lock; returns their numbers."""
-    from pgvector.psycopg import register_vector
-
     done = []
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
@@ -122,59 +126,61 @@ def migrate(conn) -> list[int]:
                 conn.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)", (version, path.name))
                 done.append(version)
                 log.info("applied migration %s", path.name)
-    register_vector(conn)
+    _register_types(conn)
     return done
 
 
-class Index(base.Index):
-    """Read side. One connection, serialised by a lock; a dropped connection is reopened once per call."""
+def _check_readable(conn, url: str, model: str | None) -> dict[str, str]:
+    """The index's meta, or an IndexProblem that says what to run."""
+    hint = "build it with: DATABASE_URL=... python -m retrieval.index --backend postgres --corpus DIR"
+    applied = _applied(conn)
+    if not applied:
+        raise IndexProblem(f"no index in {redact(url)}; {hint}")
+    pending = [v for v, _ in migrations() if v not in applied]
+    if pending:
+        raise IndexProblem(f"the database schema in {redact(url)} lacks migrations {pending}; apply them with: python -m retrieval.index --backend postgres")
+    meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    if "model" not in meta:
+        raise IndexProblem(f"the index in {redact(url)} was never finished; {hint}")
+    if model and meta["model"] != model:
+        raise IndexProblem(
+            f"the index in {redact(url)} was built with model {meta['model']!r}, not {model!r}; rebuild it with: "
+            "python -m retrieval.index --backend postgres --rebuild"
+        )
+    return meta
 
-    def __init__(self, url: str, conn, meta: dict[str, str]):
+
+class Index(base.Index):
+    """Read side. A small pool of connections, so a bot's concurrent chats query in parallel."""
+
+    def __init__(self, url: str, pool, meta: dict[str, str]):
         self.url = url
-        self.conn = conn
+        self.pool = pool
         self.meta = meta
         self.ef_search = int(settings.number("QA_PG_EF_SEARCH", DEFAULT_EF_SEARCH))
-        self._ef_set = 0
-        self._lock = threading.Lock()
 
     @classmethod
     def open(cls, url: str, model: str | None = None) -> "Index":
+        from psycopg_pool import ConnectionPool
+
         conn = connect(url)
-        hint = "build it with: DATABASE_URL=... python -m retrieval.index --backend postgres --corpus DIR"
-        applied = _applied(conn)
-        if not applied:
+        try:
+            meta = _check_readable(conn, url, model)
+        finally:
             conn.close()
-            raise IndexProblem(f"no index in {redact(url)}; {hint}")
-        pending = [v for v, _ in migrations() if v not in applied]
-        if pending:
-            conn.close()
-            raise IndexProblem(f"the database schema in {redact(url)} lacks migrations {pending}; apply them with: python -m retrieval.index --backend postgres")
-        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-        if "model" not in meta:
-            conn.close()
-            raise IndexProblem(f"the index in {redact(url)} was never finished; {hint}")
-        if model and meta["model"] != model:
-            conn.close()
-            raise IndexProblem(
-                f"the index in {redact(url)} was built with model {meta['model']!r}, not {model!r}; rebuild it with: "
-                "python -m retrieval.index --backend postgres --rebuild"
-            )
-        return cls(url, conn, meta)
+        pool = ConnectionPool(
+            url, min_size=1, max_size=POOL_SIZE, kwargs={"autocommit": True}, configure=_register_types,
+            check=ConnectionPool.check_connection, name="qa-index", open=True,  # a dropped connection is replaced
+        )
+        return cls(url, pool, meta)
 
-    def _rows(self, sql: str, params=None) -> list[tuple]:
-        import psycopg
-
-        with self._lock:
-            for attempt in (1, 2):
-                try:
-                    return self.conn.execute(sql, params, binary=True).fetchall()  # vectors parse 10x faster than as text
-                except psycopg.OperationalError:
-                    if attempt == 2 or not (self.conn.broken or self.conn.closed):
-                        raise
-                    log.warning("connection to %s lost; reconnecting", redact(self.url))
-                    self.conn = connect(self.url)
-                    self._ef_set = 0
-        raise AssertionError("unreachable")
+    def _rows(self, sql: str, params=None, ef_search: int = 0) -> list[tuple]:
+        with self.pool.connection() as conn:
+            if not ef_search:
+                return conn.execute(sql, params, binary=True).fetchall()  # vectors parse 10x faster than as text
+            with conn.transaction():
+                conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef_search),))
+                return conn.execute(sql, params, binary=True).fetchall()
 
     @property
     def model(self) -> str:
@@ -184,19 +190,16 @@ class Index(base.Index):
         return int(self._rows("SELECT value FROM meta WHERE key = 'chunks'")[0][0])
 
     def close(self) -> None:
-        self.conn.close()
+        self.pool.close()
 
     def dense(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
         """HNSW finds the candidates on halfvec; their exact float32 cosines order them."""
         from pgvector import HalfVector
 
-        ef = max(self.ef_search, k)  # pgvector returns at most ef_search rows
-        if ef != self._ef_set:
-            self._rows("SELECT set_config('hnsw.ef_search', %s, false)", (str(ef),))
-            self._ef_set = ef
         rows = self._rows(
             "SELECT chunk_rowid FROM chunk_embeddings ORDER BY embedding <#> %s LIMIT %s",
             (HalfVector(query_vector.astype(np.float32)), k),
+            ef_search=max(self.ef_search, k),  # pgvector returns at most ef_search rows
         )
         ids = [r for (r,) in rows]
         if not ids:
