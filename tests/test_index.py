@@ -232,6 +232,23 @@ def test_an_open_index_follows_a_rebuild(corpus_copy, fresh_location, encoder):
             assert hits[0].chunk.article_id == "extra.txt"
 
 
+def test_a_running_answerer_quotes_an_edited_article_at_its_new_offsets(corpus_copy, fresh_location, encoder):
+    from retrieval.answer import Answerer
+
+    build(corpus_copy, fresh_location, encoder=encoder)
+    answerer = Answerer.open(fresh_location, encoder=encoder)
+    question = "Who is Aram Hamparian?"
+    before = answerer.ask(question).citations[0]
+    article = corpus_copy / before.article
+    title, body = article.read_text(encoding="utf-8").split("\n", 1)
+    article.write_text(f"{title}\nAn editor's note added at the top shifts every offset below it.\n{body}", encoding="utf-8")
+    build(corpus_copy, fresh_location, encoder=encoder)
+    after = answerer.ask(question).citations[0]
+    assert after.quote == before.quote and after.start > before.start
+    assert article.read_text(encoding="utf-8")[after.start : after.end] == after.quote
+    answerer.index.close()
+
+
 KILLABLE_BUILD = """
 import sys
 from pathlib import Path
