@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from retrieval.answer import Answerer
-from retrieval.backends import Location, as_location
+from retrieval.backends import Location, as_location, open_index
 from retrieval.index import export_query_encoder, update_index
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,7 @@ def prepare(corpus: str, index: str | Path | Location, update: bool = True, prog
     if update:
         report = update_index(corpus, where, progress=sys.stderr.isatty() if progress is None else progress)
         log.info("index %s: %s", where, report.summary().replace("\n", "; "))
-    elif where.may_hold_index:
+    else:
+        open_index(where).close()  # a missing index or server is reported before the one-off export below
         export_query_encoder(where.folder)  # a read-only replica still answers without torch
     return Answerer.open(where, encoder=query_encoder(where.folder))
