@@ -153,8 +153,7 @@ def _check_readable(conn, url: str, model: str | None) -> dict[str, str]:
 class Index(base.Index):
     """Read side. A small pool of connections, so a bot's concurrent chats query in parallel."""
 
-    def __init__(self, url: str, pool, meta: dict[str, str]):
-        self.url = url
+    def __init__(self, pool, meta: dict[str, str]):
         self.pool = pool
         self.meta = meta
         self.ef_search = int(settings.number("QA_PG_EF_SEARCH", DEFAULT_EF_SEARCH))
@@ -172,7 +171,7 @@ class Index(base.Index):
             url, min_size=1, max_size=POOL_SIZE, kwargs={"autocommit": True}, configure=_register_types,
             check=ConnectionPool.check_connection, name="qa-index", open=True,  # a dropped connection is replaced
         )
-        return cls(url, pool, meta)
+        return cls(pool, meta)
 
     def _rows(self, sql: str, params=None, ef_search: int = 0) -> list[tuple]:
         with self.pool.connection() as conn:
@@ -216,12 +215,12 @@ class Index(base.Index):
     def document_frequency(self, terms: list[str]) -> dict[str, int]:
         """Postgres's English stop words (not in ours) count as in every chunk: they weigh nothing."""
         rows = self._rows(
-            "SELECT t, (SELECT min(coalesce(s.df, 0)) FROM unnest(tsvector_to_array(to_tsvector('english', t))) AS l "
-            "LEFT JOIN term_stats s ON s.lexeme = l) FROM unnest(%s::text[]) AS t",
+            "SELECT t, coalesce((SELECT min(coalesce(s.df, 0)) FROM unnest(tsvector_to_array(to_tsvector('english', t))) AS l "
+            "LEFT JOIN term_stats s ON s.lexeme = l), (SELECT value::bigint FROM meta WHERE key = 'chunks')) "
+            "FROM unnest(%s::text[]) AS t",
             (list(terms),),
         )
-        n = len(self)
-        return {t: n if df is None else int(df) for t, df in rows}
+        return {t: int(df) for t, df in rows}
 
     def chunks(self, rowids: list[int]) -> dict[int, StoredChunk]:
         if not rowids:
@@ -268,7 +267,6 @@ class Writer(base.Writer):
     """Vectors are committed batch by batch; the swap is one transaction under an advisory lock."""
 
     def __init__(self, url: str, rebuild: bool = False):
-        self.url = url
         self.conn = connect(url)
         if rebuild:
             with self.conn.transaction():
