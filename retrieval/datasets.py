@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -14,6 +15,15 @@ class Question:
     text: str
     answers: tuple[str, ...]  # empty for unanswerable questions
     article: str  # corpus-relative path of the article it was written about
+    half: str = "train"  # squad_half of its article: the reader and the fitted models learn only from "train"
+
+
+HALVES = ("train", "eval")
+
+
+def squad_half(title: str) -> str:
+    """A fixed split of SQuAD's articles: models are fitted on "train", every figure is reported on "eval"."""
+    return HALVES[int(hashlib.md5(title.encode("utf-8")).hexdigest(), 16) % 2]
 
 
 def _file_name(title: str) -> str:
@@ -35,7 +45,7 @@ def write_squad_corpus(data_path: str | Path, folder: Path) -> list[Question]:
         for paragraph in article["paragraphs"]:
             for qa in paragraph["qas"]:
                 answers = tuple(dict.fromkeys(a["text"] for a in qa.get("answers", []) if a["text"].strip()))
-                questions.append(Question(qa["id"], qa["question"], answers, name))
+                questions.append(Question(qa["id"], qa["question"], answers, name, squad_half(article["title"])))
     return questions
 
 
