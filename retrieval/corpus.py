@@ -1,8 +1,13 @@
-"""A folder of .txt/.md articles -> Article records, skipping unusable files with a reason."""
+"""A folder of .txt/.md articles -> Article records, skipping unusable files with a reason.
+
+Only regular files whose real path lies inside the folder are read: a symlink that points outside
+(to /etc/passwd, say) is skipped with a warning, and one that points inside is read once.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import codecs
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +48,31 @@ def parse_article(article_id: str, text: str) -> Article | None:
     return Article(article_id, title, text, body_start, digest)
 
 
+def decode(data: bytes) -> str:
+    """UTF-8, or UTF-16 with its byte-order mark; ValueError says why anything else is refused."""
+    for bom, encoding in ((codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
+        if data.startswith(bom):
+            try:
+                return data.decode(encoding)
+            except UnicodeDecodeError:
+                raise ValueError("UTF-16 byte-order mark but invalid UTF-16; re-save it as UTF-8") from None
+    if b"\x00" in data:
+        raise ValueError("binary file (contains NUL bytes)")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 (bad byte at offset {exc.start}); re-save it as UTF-8") from None
+
+
+def inside(root: Path, path: Path) -> Path | None:
+    """The real path of `path` when it is a regular file inside `root` (itself resolved); else None."""
+    try:
+        real = path.resolve(strict=True)
+    except (OSError, RuntimeError):  # a dangling link or a loop
+        return None
+    return real if real.is_relative_to(root) and real.is_file() else None
+
+
 def read_article(path: Path, article_id: str) -> Article | Skipped:
     try:
         size = path.stat().st_size
@@ -51,12 +81,10 @@ def read_article(path: Path, article_id: str) -> Article | Skipped:
         data = path.read_bytes()
     except OSError as exc:
         return Skipped(article_id, f"unreadable ({exc.strerror or exc})")
-    if b"\x00" in data:
-        return Skipped(article_id, "binary file (contains NUL bytes)")
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        return Skipped(article_id, f"not UTF-8 (bad byte at offset {exc.start}); re-save it as UTF-8")
+        text = decode(data)
+    except ValueError as exc:
+        return Skipped(article_id, str(exc))
     article = parse_article(article_id, text)
     if article is None:
         return Skipped(article_id, "empty (no text)")
@@ -70,17 +98,29 @@ def load_corpus(folder: str | Path) -> tuple[list[Article], list[Skipped]]:
     root = Path(folder)
     if not root.is_dir():
         raise FileNotFoundError(f"corpus folder {root} does not exist; pass --corpus DIR or set QA_CORPUS")
+    real_root = root.resolve()
     articles: list[Article] = []
     skipped: list[Skipped] = []
-    for path in sorted(root.rglob("*")):
-        if path.suffix.lower() not in SUFFIXES or not path.is_file():
+    seen: dict[Path, str] = {}
+    for path in sorted(root.rglob("*"), key=lambda p: (p.is_symlink(), p)):  # real files before links to them
+        if path.suffix.lower() not in SUFFIXES or not (path.is_file() or path.is_symlink()):
             continue
+        article_id = path.relative_to(root).as_posix()
         if any(part.startswith(".") for part in path.relative_to(root).parts):
             continue
-        result = read_article(path, path.relative_to(root).as_posix())
+        real = inside(real_root, path)
+        if real is None:
+            result = Skipped(article_id, "a link to something outside the corpus folder (or not a regular file); not read")
+        elif real in seen:
+            log.info("skipping %s: the same file as %s", article_id, seen[real])
+            continue
+        else:
+            seen[real] = article_id
+            result = read_article(real, article_id)
         if isinstance(result, Skipped):
             log.warning("skipping %s: %s", result.path, result.reason)
             skipped.append(result)
         else:
             articles.append(result)
+    articles.sort(key=lambda a: a.id)
     return articles, skipped

@@ -21,6 +21,7 @@ from retrieval.chunking import chunk_article
 from retrieval.corpus import Skipped, load_corpus
 
 EMBED_BATCH = 256
+LARGE_ARTICLE = 1_000_000  # characters: such an article gets a log line of its own while chunking
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,18 @@ def _embed_missing(writer: Writer, encoder, texts: dict[str, str], progress: boo
     return len(missing)
 
 
+def _chunk_all(articles: list, model: str, progress: bool) -> list:
+    """Chunk rows of every article, with a bar per article and a line for each large one."""
+    from tqdm import tqdm
+
+    rows = []
+    for article in tqdm(articles, desc="chunking", unit="article", disable=not progress or len(articles) < 2):
+        if len(article.text) >= LARGE_ARTICLE:
+            log.info("chunking %s (%.1f MB)", article.id, len(article.text) / 1e6)
+        rows.extend(chunk_rows(article, chunk_article(article), model))
+    return rows
+
+
 def build(
     corpus: str | Path,
     index: str | Path | Location,
@@ -94,7 +107,7 @@ def build(
             skipped=skipped,
         )
         if changed or removed or not writer.is_complete():
-            rows = [row for a in changed for row in chunk_rows(a, chunk_article(a), encoder.name)]
+            rows = _chunk_all(changed, encoder.name, progress)
             texts = {key: text for row in rows for key, text in row.texts().items()}
             report.embedded = _embed_missing(writer, encoder, texts, progress)
             report.reused = len(texts) - report.embedded

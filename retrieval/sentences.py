@@ -28,6 +28,7 @@ _TERMINATOR = re.compile(r"(?:\.{3}|…|[.!?])+[\"'”’)\]]*(?=\s)")
 _PARAGRAPH = re.compile(r"\n[ \t]*\n\s*")
 _LINE = re.compile(r"\n")
 _WORD_BEFORE = re.compile(r"([\w.'’-]+)$")
+WORD_LOOKBACK = 64  # how far back a word before a full stop is looked for: keeps splitting linear
 
 
 def _is_break(text: str, term_start: int, term_end: int, next_start: int) -> bool:
@@ -40,7 +41,7 @@ def _is_break(text: str, term_start: int, term_end: int, next_start: int) -> boo
         return False  # "Why?" she asked / ellipsis mid-sentence / "e.g. this"
     if mark != ".":
         return True  # ! ? ... followed by a capital
-    match = _WORD_BEFORE.search(text, 0, term_start)
+    match = _WORD_BEFORE.search(text, max(0, term_start - WORD_LOOKBACK), term_start)
     word = match.group(1) if match else ""
     bare = word.lower().strip("'’-")
     if len(word) == 1 and word.isupper():

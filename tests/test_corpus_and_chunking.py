@@ -58,3 +58,49 @@ def test_consecutive_chunks_overlap_by_one_sentence():
                 assert a.sentences[-1] == b.sentences[0]
             else:
                 assert b.sentences[0][0] > a.sentences[0][0]
+
+
+def test_links_outside_the_corpus_are_never_read(tmp_path, caplog):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "real.txt").write_text("Real title\n\nA body sentence that is fine.", encoding="utf-8")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("Secret\n\nroot:x:0:0:root:/root:/bin/bash", encoding="utf-8")
+    (corpus / "passwd.txt").symlink_to("/etc/passwd")
+    (corpus / "status.txt").symlink_to("/proc/self/status")
+    (corpus / "secret.txt").symlink_to(secret)
+    (corpus / "dangling.txt").symlink_to(tmp_path / "gone.txt")
+    (corpus / "again.txt").symlink_to(corpus / "real.txt")  # inside: read once, as the real file
+    (tmp_path / "outside-dir").mkdir()
+    (tmp_path / "outside-dir" / "leak.txt").write_text("Leak\n\nsecret words", encoding="utf-8")
+    (corpus / "linked-dir").symlink_to(tmp_path / "outside-dir", target_is_directory=True)
+    with caplog.at_level("WARNING"):
+        articles, skipped = load_corpus(corpus)
+    assert [a.id for a in articles] == ["real.txt"]
+    assert {s.path for s in skipped} >= {"passwd.txt", "status.txt", "secret.txt", "dangling.txt"}
+    assert all("outside the corpus" in s.reason for s in skipped)
+    assert "passwd.txt" in caplog.text and "root:x" not in caplog.text
+    assert not any("secret words" in a.text or "root:x" in a.text for a in articles)
+
+
+def test_utf16_files_are_decoded_not_called_binary(tmp_path):
+    (tmp_path / "le.txt").write_bytes("Café story\n\nA body in UTF-16.".encode("utf-16"))
+    (tmp_path / "be.txt").write_bytes(b"\xfe\xff" + "Title\n\nBig endian body.".encode("utf-16-be"))
+    articles, skipped = load_corpus(tmp_path)
+    assert skipped == []
+    assert [a.title for a in articles] == ["Title", "Café story"]
+
+
+def test_splitting_a_long_article_is_linear(tmp_path):
+    """1 MB took about 3 minutes when each full stop searched back from the start of the text."""
+    import time
+
+    sentence = "The council met on Monday and Mr. Smith of the U.S. Army approved the plan. "
+    text = "A long report\n\n" + "".join(sentence + ("\n\n" if i % 7 == 0 else "") for i in range(13_500))
+    assert len(text) > 1_000_000
+    (tmp_path / "long.txt").write_text(text, encoding="utf-8")
+    (article,), _ = load_corpus(tmp_path)
+    started = time.perf_counter()
+    chunks = chunk_article(article)
+    assert time.perf_counter() - started < 20  # seconds; linear splitting takes well under one
+    assert chunks[-1].end == len(text.rstrip())
