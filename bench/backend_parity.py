@@ -30,7 +30,7 @@ from backends import embedded_server  # noqa: E402
 from latency import SEED_QUESTIONS  # noqa: E402
 
 from embeddings import Encoder  # noqa: E402
-from retrieval.backends import Location, open_writer  # noqa: E402
+from retrieval.backends import Location, open_writer, postgres  # noqa: E402
 from retrieval.backends.faiss_sqlite import DB_NAME  # noqa: E402
 from retrieval.datasets import write_squad_corpus  # noqa: E402
 from retrieval.eval import CachedEncoder, answerers, gold_ranks, has_gold, retrieval_metrics, sample  # noqa: E402
@@ -116,7 +116,7 @@ def main() -> int:
         faiss_where = WORK / "index"
         pg_where = Location(tmp / "pg", "postgres", url)
         print("faiss build:", build(WORK / "corpus", faiss_where, encoder=encoder, progress=sys.stderr.isatty()).summary())
-        open_writer(pg_where, rebuild=True).close()
+        postgres.drop_all(postgres.connect(url))
         print(f"postgres: copied {copy_vector_cache(faiss_where, pg_where):,} cached vectors from the FAISS index")
         print("postgres build:", build(WORK / "corpus", pg_where, encoder=encoder).summary())
         for name, where in (("faiss", faiss_where), ("postgres", pg_where)):
@@ -129,7 +129,7 @@ def main() -> int:
         compare("SQuAD v1.1 dev sample (seeded), hybrid, k=20", faiss_answers, pg_answers, faiss_metrics, pg_metrics)
 
         seeds_pg = Location(tmp / "pg", "postgres", url)
-        open_writer(seeds_pg, rebuild=True).close()
+        postgres.drop_all(postgres.connect(url))
         for where in (tmp / "seeds-faiss", seeds_pg):
             build(ROOT / "seeds", where, encoder=encoder)
         seed_questions = list(dict.fromkeys([*SEED_QUESTIONS, *SEED_GOLD]))

@@ -72,7 +72,7 @@ def bench_postgres(url: str, data: np.ndarray, queries: np.ndarray, truth: np.nd
     from pgvector import HalfVector
 
     conn = postgres.connect(url)
-    conn.execute(f"DROP TABLE IF EXISTS {', '.join(postgres.TABLES)} CASCADE")
+    postgres.drop_all(conn)
     postgres.migrate(conn)
     index_sql = conn.execute("SELECT pg_get_indexdef('chunk_embeddings_hnsw'::regclass)").fetchone()[0]
     m, ef_construction = re.search(r"m='?(\d+)'?, ef_construction='?(\d+)", index_sql).groups()
@@ -107,7 +107,7 @@ def bench_postgres(url: str, data: np.ndarray, queries: np.ndarray, truth: np.nd
             found.append(ids)
         # RAM: what must stay cached for these latencies is the HNSW index itself.
         row("postgres", len(data), f"HNSW{m} efC{ef_construction} halfvec, ef_search {ef}", build_s + load_s, *percentiles(times), recall(found, truth), table_mb + index_mb, index_mb)
-    conn.execute(f"DROP TABLE IF EXISTS {', '.join(postgres.TABLES)} CASCADE")
+    postgres.drop_all(conn)
     conn.close()
 
 

@@ -93,11 +93,12 @@ def build(
     articles, skipped = load_corpus(corpus)
     writer = backends.open_writer(index, rebuild=rebuild)
     try:
-        if writer.model not in (None, encoder.name):
-            raise IndexProblem(f"index {index} was built with {writer.model!r}, not {encoder.name!r}; rebuild with --rebuild")
+        if writer.model not in (None, encoder.name) and not rebuild:
+            raise IndexProblem(f"index {index} was built with {writer.model!r}, not {encoder.name!r}; rebuild it with: python -m retrieval.index --corpus {corpus} --index {index} --rebuild")
         stored = writer.stored_hashes()
         current = {a.id for a in articles}
-        changed = [a for a in articles if stored.get(a.id) != a.hash]
+        # A rebuild rewrites every article in one swap: a running bot sees the old index or the new one.
+        changed = [a for a in articles if rebuild or stored.get(a.id) != a.hash]
         removed = [aid for aid in stored if aid not in current]
         report = BuildReport(
             articles=len(articles),
@@ -111,7 +112,7 @@ def build(
             texts = {key: text for row in rows for key, text in row.texts().items()}
             report.embedded = _embed_missing(writer, encoder, texts, progress)
             report.reused = len(texts) - report.embedded
-            writer.commit(changed, removed, rows, encoder.name, encoder.dim)
+            writer.commit(changed, removed, rows, encoder.name, encoder.dim, str(Path(corpus).resolve()))
         report.chunks = writer.chunk_count()
     finally:
         writer.close()
@@ -157,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--corpus", default=settings.corpus_dir(), help="folder of articles (default: %(default)s, env QA_CORPUS)")
     backends.add_options(parser)
-    parser.add_argument("--rebuild", action="store_true", help="discard the existing index and build from scratch")
+    parser.add_argument("--rebuild", action="store_true", help="re-read and rewrite every article in one swap (a corrupt database is started afresh); embeddings already made for the same text are reused")
     parser.add_argument("--quiet", action="store_true", help="no progress bar, warnings only")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(message)s")

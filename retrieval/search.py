@@ -19,6 +19,7 @@ MODES = ("hybrid", "dense", "lexical")
 FUSIONS = ("zscore", "rrf")
 DEFAULT_WEIGHTS = (0.2, 0.2, 0.4, 0.2)  # dense, lexical, best sentence, best-sentence coverage
 RRF_K = 60
+SWAP_RETRIES = 3
 
 
 @dataclass(frozen=True)
@@ -66,15 +67,15 @@ class Searcher:
         """`query_vector` and `idf` (of the query's terms) may come from a caller that needs them too."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
-        pool = max(self.pool, k)
         qvec = self.encode(query) if query_vector is None else query_vector
-        dense = dict(self.index.dense(qvec, pool)) if mode != "lexical" else {}
-        lexical = dict(self.index.lexical(query, pool)) if mode != "dense" else {}
-        ids = list(dict.fromkeys([*dense, *lexical]))
+        pool = max(self.pool, k)
+        for _ in range(SWAP_RETRIES):
+            ids, dense, lexical, chunks = self._candidates(query, qvec, pool, mode)
+            if len(chunks) == len(ids):
+                break  # else an update swapped passages between two reads: ask the new index again
+        ids = [i for i in ids if i in chunks]
         if not ids:
             return []
-        chunks = self.index.chunks(ids)
-        ids = [i for i in ids if i in chunks]
         # Every candidate gets every score, so fusion and abstention see the full picture.
         missing = [i for i in ids if i not in dense]
         if missing:
@@ -97,6 +98,16 @@ class Searcher:
             lex_filled = np.array([lexical.get(i, floor) for i in ids])
             signals = np.vstack([_zscores(d), _zscores(lex_filled), _zscores(sent), _zscores(cov)])
             scores = self.weights @ signals
+        return self._top(ids, chunks, scores, d, lex, sent, cov, cosines, k)
+
+    def _candidates(self, query: str, qvec: np.ndarray, pool: int, mode: str):
+        dense = dict(self.index.dense(qvec, pool)) if mode != "lexical" else {}
+        lexical = dict(self.index.lexical(query, pool)) if mode != "dense" else {}
+        ids = list(dict.fromkeys([*dense, *lexical]))
+        return ids, dense, lexical, self.index.chunks(ids) if ids else {}
+
+    @staticmethod
+    def _top(ids, chunks, scores, d, lex, sent, cov, cosines, k: int) -> list[Hit]:
         order = np.argsort(-scores, kind="stable")
         hits, seen_texts = [], set()
         for j in order:

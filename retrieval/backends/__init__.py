@@ -28,6 +28,8 @@ class Location:
             raise IndexProblem(f"unknown backend {self.backend!r}; choose one of {', '.join(BACKENDS)} (--backend or QA_BACKEND)")
         if self.backend == "postgres" and not self.database_url:
             raise IndexProblem("the postgres backend needs DATABASE_URL, e.g. postgresql://user:password@host:5432/dbname")
+        if self.database_url:
+            redact(self.database_url)  # registers its password with the log scrubber before anything logs
 
     @property
     def may_hold_index(self) -> bool:

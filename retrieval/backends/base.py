@@ -16,6 +16,7 @@ import numpy as np
 
 from retrieval.chunking import Chunk
 from retrieval.corpus import Article
+from retrieval.secrets import database_secrets, describe_database, protect
 
 
 class IndexProblem(RuntimeError):
@@ -23,8 +24,10 @@ class IndexProblem(RuntimeError):
 
 
 def redact(url: str) -> str:
-    """A database URL fit for logs and error messages: the password is starred out."""
-    return re.sub(r"://([^:@/]+):[^@/]*@", r"://\1:***@", url)
+    """A database for logs and error messages: its host and name only; its password is also
+    registered, so no log line can carry it (`retrieval.secrets`)."""
+    protect(*database_secrets(url))
+    return describe_database(url)
 
 
 def vector_key(model: str, text: str) -> str:
@@ -156,8 +159,9 @@ class Writer:
         """Committed at once: a build killed later keeps them."""
         raise NotImplementedError
 
-    def commit(self, articles: list[Article], removed: list[str], rows: list[ChunkRow], model: str, dim: int) -> None:
-        """Replaces `articles` and deletes `removed`, all or nothing, as readers see it."""
+    def commit(self, articles: list[Article], removed: list[str], rows: list[ChunkRow], model: str, dim: int, corpus: str = "") -> None:
+        """Replaces `articles` and deletes `removed`, all or nothing, as readers see it; records the corpus
+        folder, so advice to rebuild can name it."""
         raise NotImplementedError
 
     def chunk_count(self) -> int:

@@ -22,6 +22,7 @@ from retrieval.corpus import Article
 from retrieval.text import query_terms
 
 DB_NAME = "index.sqlite"
+LOCK_NAME = "index.lock"
 SCHEMA_VERSION = 1
 
 SCHEMA = """
@@ -54,16 +55,91 @@ HNSW_EF_SEARCH = 128
 
 log = logging.getLogger(__name__)
 
+def _take_build_lock(folder: Path):
+    """One indexer per folder: a second one waits (saying so) instead of embedding the same texts and
+    writing the same generation. The lock goes with the process, so a killed indexer never leaves it held."""
+    import fcntl
+
+    try:
+        handle = open(folder / LOCK_NAME, "a+b")
+    except OSError as exc:
+        raise IndexProblem(f"index folder {folder} is read-only or not ours ({exc.strerror}), so it cannot be updated; answer from it as it is with --no-update") from exc
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        log.warning("another indexer is updating %s; waiting for it to finish", folder)
+        fcntl.flock(handle, fcntl.LOCK_EX)
+    return handle
+
+
 def faiss_path(folder: Path, generation: int) -> Path:
     return folder / f"vectors.{generation}.faiss"
 
 
 def connect(folder: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(folder / DB_NAME, check_same_thread=False, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
+    try:
+        conn = sqlite3.connect(folder / DB_NAME, check_same_thread=False, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.OperationalError as exc:
+        if "readonly" in str(exc) or not os.access(folder, os.W_OK):
+            raise IndexProblem(f"index folder {folder} is read-only, so it cannot be updated; answer from it as it is with --no-update, or make it writable") from exc
+        raise
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA synchronous=NORMAL")
     return conn
+
+
+def connect_readonly(folder: Path) -> sqlite3.Connection:
+    """Readers never write: a read-only volume or another user's folder still answers. Where SQLite
+    cannot even make its shared-memory file, nothing can be writing, so the file is read as immutable."""
+    uri = (folder / DB_NAME).resolve().as_uri()
+    conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, check_same_thread=False, isolation_level=None)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError:
+        conn.close()
+        conn = sqlite3.connect(f"{uri}?immutable=1", uri=True, check_same_thread=False, isolation_level=None)
+    return conn
+
+
+def _file_identity(folder: Path) -> tuple[int, int] | None:
+    """Tells a database file from the one a rebuild put in its place."""
+    try:
+        st = os.stat(folder / DB_NAME)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def rebuild_advice(folder: Path, meta: dict[str, str]) -> str:
+    """The command that rebuilds this index from the corpus it was built from (never a default one)."""
+    corpus = meta.get("corpus")
+    return f"python -m retrieval.index --corpus {corpus} --index {folder} --rebuild" if corpus else f"python -m retrieval.index --corpus YOUR_ARTICLES --index {folder} --rebuild"
+
+
+def load_vectors(folder: Path, meta: dict[str, str], conn: sqlite3.Connection):
+    """The generation's FAISS file; when it is missing or damaged, the same index made again from the
+    vectors SQLite holds (nothing is re-embedded, no corpus is needed; the next update rewrites the file)."""
+    import faiss
+
+    path = faiss_path(folder, int(meta["generation"]))
+    try:
+        vectors = faiss.read_index(str(path))
+        if vectors.d == int(meta["dim"]) and vectors.ntotal == conn.execute("SELECT count(*) FROM chunks").fetchone()[0]:
+            return vectors
+        problem = f"holds {vectors.ntotal} vectors of dimension {vectors.d}"
+    except Exception as exc:  # faiss raises bare RuntimeErrors for missing and corrupt files
+        problem = f"is missing or corrupt ({str(exc).splitlines()[0][:120]})"
+    log.warning("vector file %s %s; rebuilding it in memory from the index database (run python -m retrieval.index --corpus %s --index %s to repair the file)", path, problem, meta.get("corpus", "YOUR_ARTICLES"), folder)
+    vectors, _ = _make_faiss(*_chunk_vectors(conn, int(meta["dim"])))
+    return vectors
+
+
+def _chunk_vectors(conn: sqlite3.Connection, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    rows = conn.execute("SELECT c.rowid, v.vec FROM chunks c JOIN vectors v ON v.key = c.vector_key ORDER BY c.rowid").fetchall()
+    ids = np.array([r for r, _ in rows], dtype=np.int64)
+    vectors = np.frombuffer(b"".join(v for _, v in rows), dtype=np.float32).reshape(-1, dim)
+    return vectors, ids
 
 
 class Index(base.Index):
@@ -76,6 +152,7 @@ class Index(base.Index):
         self.vectors = vectors  # faiss index with chunk rowids as ids
         self._texts: dict[str, str] = {}
         self._lock = threading.Lock()  # one connection, many answering threads
+        self._identity = _file_identity(folder)
 
     def _rows(self, sql: str, params=()) -> list[tuple]:
         with self._lock:
@@ -91,31 +168,23 @@ class Index(base.Index):
             raise IndexProblem(
                 f"no index in {folder}; build one with: python -m retrieval.index --corpus DIR --index {folder}"
             )
+        identity = _file_identity(folder)
         try:
-            conn = connect(folder)
+            conn = connect_readonly(folder)
             meta = dict(conn.execute("SELECT key, value FROM meta"))
         except sqlite3.DatabaseError as exc:
             raise IndexProblem(
                 f"index database in {folder} is unreadable ({exc}); rebuild it with: "
-                f"python -m retrieval.index --index {folder} --rebuild"
+                f"python -m retrieval.index --corpus YOUR_ARTICLES --index {folder} --rebuild"
             ) from exc
         if "generation" not in meta:
-            raise IndexProblem(f"index in {folder} was never finished; run python -m retrieval.index --index {folder}")
+            raise IndexProblem(f"index in {folder} was never finished; run python -m retrieval.index --corpus YOUR_ARTICLES --index {folder}")
         if model and meta.get("model") != model:
-            raise IndexProblem(
-                f"index in {folder} was built with model {meta.get('model')!r}, not {model!r}; rebuild it with: "
-                f"python -m retrieval.index --index {folder} --rebuild"
-            )
-        path = faiss_path(folder, int(meta["generation"]))
-        try:
-            vectors = faiss.read_index(str(path))
-        except Exception as exc:  # faiss raises bare RuntimeErrors for missing and corrupt files
-            raise IndexProblem(
-                f"vector file {path} is missing or corrupt; rebuild with: python -m retrieval.index --index {folder} --rebuild"
-            ) from exc
-        if vectors.d != int(meta["dim"]):
-            raise IndexProblem(f"vector file {path} has dimension {vectors.d}, expected {meta['dim']}; rebuild the index")
-        return cls(folder, conn, meta, vectors)
+            raise IndexProblem(f"index in {folder} was built with model {meta.get('model')!r}, not {model!r}; rebuild it with: {rebuild_advice(folder, meta)}")
+        vectors = load_vectors(folder, meta, conn)
+        index = cls(folder, conn, meta, vectors)
+        index._identity = identity
+        return index
 
     @property
     def model(self) -> str:
@@ -143,14 +212,28 @@ class Index(base.Index):
         return np.vstack([np.frombuffer(rows[i], dtype=np.float32) if i in rows else np.zeros(dim, np.float32) for i in rowids])
 
     def _follow_rebuilds(self) -> None:
-        """A long-running bot picks up the FAISS file of a build that finished after it started."""
-        ((generation,),) = self._rows("SELECT value FROM meta WHERE key = 'generation'")
-        if generation != self.meta["generation"]:
-            import faiss
-
-            self.vectors = faiss.read_index(str(faiss_path(self.folder, int(generation))))
-            self.meta = dict(self._rows("SELECT key, value FROM meta"))
-            self._texts.clear()  # edited articles have new text at the new offsets
+        """A long-running bot picks up a build that finished after it started: a new generation, or a
+        new database file where a corrupt one was replaced. Until the new one is readable, the old serves."""
+        identity = _file_identity(self.folder)
+        with self._lock:
+            try:
+                if identity is not None and identity != self._identity:
+                    conn = connect_readonly(self.folder)
+                    meta = dict(conn.execute("SELECT key, value FROM meta"))
+                    self.vectors = load_vectors(self.folder, meta, conn)
+                    self.conn.close()
+                    self.conn, self.meta, self._identity = conn, meta, identity
+                    self._texts.clear()
+                    log.info("index %s was rebuilt; now answering from the new one", self.folder)
+                    return
+                ((generation,),) = self.conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchall()
+                if generation != self.meta["generation"]:
+                    meta = dict(self.conn.execute("SELECT key, value FROM meta"))
+                    self.vectors = load_vectors(self.folder, meta, self.conn)
+                    self.meta = meta
+                    self._texts.clear()  # edited articles have new text at the new offsets
+            except (sqlite3.Error, ValueError) as exc:  # a rebuild half-way: keep answering from what we have
+                log.warning("index %s is changing (%s); answering from the previous version", self.folder, exc)
 
     def lexical(self, query: str, k: int) -> list[tuple[int, float]]:
         terms = query_terms(query)
@@ -246,23 +329,49 @@ class Writer(base.Writer):
     def __init__(self, folder: str | Path, rebuild: bool = False):
         self.folder = folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        if rebuild:
-            for path in [folder / DB_NAME, folder / f"{DB_NAME}-wal", folder / f"{DB_NAME}-shm", *folder.glob("vectors.*.faiss*")]:
-                path.unlink(missing_ok=True)
+        self._lock = _take_build_lock(folder)
         try:
-            self.conn = connect(folder)
-            self.conn.executescript(SCHEMA)
-            meta = dict(self.conn.execute("SELECT key, value FROM meta"))
-        except sqlite3.DatabaseError as exc:
-            raise IndexProblem(f"index database in {folder} is corrupt ({exc}); start over with --rebuild") from exc
+            self.conn = self._open(folder, rebuild)
+        except BaseException:
+            self._lock.close()
+            raise
+        meta = dict(self.conn.execute("SELECT key, value FROM meta"))
         self.model = meta.get("model")
         self.generation = int(meta.get("generation", 0))
+
+    @staticmethod
+    def _open(folder: Path, rebuild: bool) -> sqlite3.Connection:
+        """The database, schema ensured. Only --rebuild replaces a corrupt one (a running bot follows:
+        it watches the file's identity); a readable one is rebuilt in place by one swap."""
+        try:
+            conn = connect(folder)
+            conn.executescript(SCHEMA)
+            conn.execute("SELECT count(*) FROM meta").fetchone()
+            return conn
+        except sqlite3.DatabaseError as exc:
+            if not rebuild:
+                raise IndexProblem(f"index database in {folder} is corrupt ({exc}); start over with: python -m retrieval.index --corpus YOUR_ARTICLES --index {folder} --rebuild") from exc
+            log.warning("index database in %s is corrupt (%s); starting a new one", folder, exc)
+        for path in [folder / DB_NAME, folder / f"{DB_NAME}-wal", folder / f"{DB_NAME}-shm", *folder.glob("vectors.*.faiss*")]:
+            path.unlink(missing_ok=True)
+        conn = connect(folder)
+        conn.executescript(SCHEMA)
+        return conn
 
     def stored_hashes(self) -> dict[str, str]:
         return dict(self.conn.execute("SELECT id, hash FROM articles"))
 
     def is_complete(self) -> bool:
-        return bool(self.generation) and faiss_path(self.folder, self.generation).exists()
+        """False for a new index, one whose first build never finished, or a missing or damaged vector file."""
+        if not self.generation:
+            return False
+        import faiss
+
+        try:
+            vectors = faiss.read_index(str(faiss_path(self.folder, self.generation)))
+        except Exception:  # faiss raises bare RuntimeErrors for missing and corrupt files
+            return False
+        return vectors.ntotal == self.chunk_count()
 
     def missing_keys(self, keys: list[str]) -> list[str]:
         cached = set()
@@ -278,13 +387,13 @@ class Writer(base.Writer):
                 [(k, v.astype(np.float32).tobytes()) for k, v in zip(keys, vectors)],
             )
 
-    def commit(self, articles: list[Article], removed: list[str], rows: list[ChunkRow], model: str, dim: int) -> None:
+    def commit(self, articles: list[Article], removed: list[str], rows: list[ChunkRow], model: str, dim: int, corpus: str = "") -> None:
         """One transaction swaps the articles, writes the matching FAISS file, then points meta at it."""
         conn, generation = self.conn, self.generation + 1
         conn.execute("BEGIN IMMEDIATE")
         try:
             self._replace(articles, removed, rows)
-            vectors, ids = self._all_chunk_vectors(dim)
+            vectors, ids = _chunk_vectors(conn, dim)
             index, kind = _make_faiss(vectors, ids)
             _write_atomically(index, faiss_path(self.folder, generation))
             conn.execute(
@@ -293,7 +402,7 @@ class Writer(base.Writer):
             )
             conn.executemany(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-                [("model", model), ("dim", str(dim)), ("faiss_type", kind), ("generation", str(generation)), ("schema_version", str(SCHEMA_VERSION))],
+                [("model", model), ("dim", str(dim)), ("faiss_type", kind), ("generation", str(generation)), ("schema_version", str(SCHEMA_VERSION)), ("corpus", corpus)],
             )
             conn.execute("COMMIT")
         except BaseException:
@@ -322,14 +431,9 @@ class Writer(base.Writer):
             )
             conn.execute("INSERT INTO chunks_fts (rowid, title, text) VALUES (?, ?, ?)", (cursor.lastrowid, row.title, row.text))
 
-    def _all_chunk_vectors(self, dim: int) -> tuple[np.ndarray, np.ndarray]:
-        rows = self.conn.execute("SELECT c.rowid, v.vec FROM chunks c JOIN vectors v ON v.key = c.vector_key ORDER BY c.rowid").fetchall()
-        ids = np.array([r for r, _ in rows], dtype=np.int64)
-        vectors = np.frombuffer(b"".join(v for _, v in rows), dtype=np.float32).reshape(-1, dim)
-        return vectors, ids
-
     def chunk_count(self) -> int:
         return self.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
 
     def close(self) -> None:
         self.conn.close()
+        self._lock.close()

@@ -19,12 +19,16 @@ from retrieval import settings
 from retrieval.backends import base
 from retrieval.backends.base import ChunkRow, IndexProblem, StoredChunk, redact
 from retrieval.corpus import Article
+from retrieval.secrets import scrub
 from retrieval.text import query_terms
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 MIGRATION_LOCK = 7_316_001  # pg_advisory_xact_lock keys: one for schema changes, one for swaps
 SWAP_LOCK = 7_316_002
+BUILD_LOCK = 7_316_003  # one indexer at a time, held for the whole build
 POOL_SIZE = 4  # connections per reading process: the Telegram bot answers chats on threads
+CONNECT_TIMEOUT_S = 5  # a server that is down fails a question in seconds, not libpq's default of forever
+POOL_WAIT_S = 8  # psycopg-pool's default is 30 s of waiting per question while the server is down
 DEFAULT_EF_SEARCH = 100  # HNSW candidates per query; bench/backends.py measures recall against it
 BM25_K1, BM25_B = 1.2, 0.75  # FTS5's constants, so both backends feed answering the same scale
 TITLE_WEIGHT = 0.5
@@ -91,15 +95,22 @@ def connect(url: str):
     except ImportError as exc:
         raise IndexProblem(f'the postgres backend needs its extra: pip install -e ".[postgres]" ({exc})') from exc
     try:
-        conn = psycopg.connect(url, autocommit=True)
+        conn = psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
     except psycopg.Error as exc:
-        reason = " ".join(str(exc).split())
+        reason = scrub(" ".join(str(exc).split()))
         raise IndexProblem(f"cannot connect to {redact(url)}: {reason}; check DATABASE_URL and that the server is up") from exc
     try:
         _register_types(conn)
     except psycopg.ProgrammingError:
         pass  # no pgvector in this database yet: the first migration creates it, then we register
     return conn
+
+
+def drop_all(conn) -> None:
+    """Empties a database of everything this backend made (benchmarks start from nothing)."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+        conn.execute(f"DROP TABLE IF EXISTS {', '.join(TABLES)} CASCADE")
 
 
 def _applied(conn) -> set[int]:
@@ -267,11 +278,12 @@ class Writer(base.Writer):
     """Vectors are committed batch by batch; the swap is one transaction under an advisory lock."""
 
     def __init__(self, url: str, rebuild: bool = False):
+        """`rebuild` changes nothing here: `build` rewrites every article in one swap, so readers
+        see the old index or the new one, never an empty database."""
         self.conn = connect(url)
-        if rebuild:
-            with self.conn.transaction():
-                self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-                self.conn.execute(f"DROP TABLE IF EXISTS {', '.join(TABLES)} CASCADE")
+        if not self.conn.execute("SELECT pg_try_advisory_lock(%s)", (BUILD_LOCK,)).fetchone()[0]:
+            log.warning("another indexer is updating %s; waiting for it to finish", redact(url))
+            self.conn.execute("SELECT pg_advisory_lock(%s)", (BUILD_LOCK,))  # released with the session
         migrate(self.conn)
         self.model = dict(self.conn.execute("SELECT key, value FROM meta").fetchall()).get("model")
 
@@ -292,7 +304,7 @@ class Writer(base.Writer):
                 [(k, np.asarray(v, dtype=np.float32)) for k, v in zip(keys, vectors)],
             )
 
-    def commit(self, articles: list[Article], removed: list[str], rows: list[ChunkRow], model: str, dim: int) -> None:
+    def commit(self, articles: list[Article], removed: list[str], rows: list[ChunkRow], model: str, dim: int, corpus: str = "") -> None:
         conn = self.conn
         ids = removed + [a.id for a in articles]
         with conn.transaction(), conn.cursor() as cur:
@@ -332,7 +344,7 @@ class Writer(base.Writer):
             chunks, avg_title, avg_body = cur.execute("SELECT count(*), coalesce(avg(title_len), 0), coalesce(avg(body_len), 0) FROM chunks").fetchone()
             cur.executemany(
                 "INSERT INTO meta (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                [("model", model), ("dim", str(dim)), ("chunks", str(chunks)), ("avg_title_len", str(avg_title)), ("avg_body_len", str(avg_body))],
+                [("model", model), ("dim", str(dim)), ("chunks", str(chunks)), ("avg_title_len", str(avg_title)), ("avg_body_len", str(avg_body)), ("corpus", corpus)],
             )
         self.model = model
         log.info("postgres index: %d chunks after replacing %d and removing %d articles", chunks, len(articles), len(removed))
