@@ -19,8 +19,14 @@ class Style:
         return f"{''.join(codes)}{text}{RESET}" if self.colour and codes else text
 
 
+def shown(text: str) -> str:
+    """Text from the articles made safe for a terminal: whitespace collapsed, and control characters
+    (escape codes in a title, a newline in a file name) shown as visible escapes, never obeyed."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in " ".join(text.split()))
+
+
 def _wrap(text: str, indent: str = "", width: int = 100) -> str:
-    return textwrap.fill(" ".join(text.split()), width=width, initial_indent=indent, subsequent_indent=indent)
+    return textwrap.fill(shown(text), width=width, initial_indent=indent, subsequent_indent=indent)
 
 
 def render_answer(answer: Answer, style: Style) -> str:
@@ -30,7 +36,7 @@ def render_answer(answer: Answer, style: Style) -> str:
         return _wrap(answer.text)
     lines = [_wrap(answer.text), "", style("Sources:", BOLD)]
     for c in answer.citations:
-        lines.append(f"  {style(f'[{c.n}]', BOLD, CYAN)} {c.title} {style(f'({c.article})', DIM)}")
+        lines.append(f"  {style(f'[{c.n}]', BOLD, CYAN)} {shown(c.title)} {style(f'({shown(c.article)})', DIM)}")
         quote = c.quote if c.quote[:1] in QUOTE_MARKS else f"“{c.quote}”"
         lines.append(_wrap(quote, indent="      "))
     return "\n".join(lines)
@@ -41,9 +47,8 @@ def render_passage(citation: Citation, style: Style) -> str:
     start = citation.start - citation.passage_start
     end = citation.end - citation.passage_start
     before, quote, after = citation.passage[:start], citation.passage[start:end], citation.passage[end:]
-    marked = style(quote, BOLD, UNDERLINE) if style.colour else f"»{quote}«"
-    header = f"{style(f'[{citation.n}]', BOLD, CYAN)} {citation.title} {style(f'({citation.article}, characters {citation.start}-{citation.end})', DIM)}"
-    body = " ".join(f"{before}{marked}{after}".split())
+    header = f"{style(f'[{citation.n}]', BOLD, CYAN)} {shown(citation.title)} {style(f'({shown(citation.article)}, characters {citation.start}-{citation.end})', DIM)}"
+    body = shown(before) + " " + (style(shown(quote), BOLD, UNDERLINE) if style.colour else f"»{shown(quote)}«") + " " + shown(after)
     return f"{header}\n{textwrap.fill(body, width=100, initial_indent='    ', subsequent_indent='    ')}"
 
 

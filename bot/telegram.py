@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from telegram import BotCommand, Message, MessageEntity, Update
 from telegram.constants import ChatAction, ChatType, ParseMode
-from telegram.error import InvalidToken, NetworkError, TelegramError
+from telegram.error import BadRequest, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -36,6 +36,7 @@ from bot.telegram_html import SourceRef, render_answer, render_passage, render_s
 from retrieval import backends, settings
 from retrieval.backends import IndexProblem
 from retrieval.conversation import Conversation
+from retrieval.secrets import protect
 
 log = logging.getLogger("bot.telegram")  # the same name when run as __main__
 
@@ -69,6 +70,9 @@ RESET = "Done: I've forgotten our conversation. Ask me anything."
 CHANGED = "This source has changed since that answer; please ask again."
 REFUSED = "Sorry, this bot is private and can't answer you here."
 FAILED = "Sorry, something went wrong while answering. Please try again in a moment."
+NO_CHAT = "Open a chat with me to read the sources."
+UNKNOWN_BUTTON = "This button no longer works; please ask again."
+SEND_DEADLINE_S = 300.0  # how long an answer waits for the Bot API to recover before it is dropped
 
 
 class ConfigError(ValueError):
@@ -113,40 +117,47 @@ def api_urls(base: str) -> tuple[str, str]:
 
 # --- the token stays out of logs ----------------------------------------------------------------
 
-_SECRETS: set[str] = set()
-
 
 def protect_token(token: str) -> None:
-    """Keeps the token out of every log record: httpx logs request URLs, which contain it.
-
-    httpx/httpcore are quietened, and as defence in depth every record made from now on has the
-    token's secret part replaced, in its message and in any traceback, before a handler sees it.
-    """
+    """httpx logs request URLs, which contain the token: it is quietened, and the token's secret part
+    is starred out of every log record from now on (`retrieval.secrets`)."""
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    if not _SECRETS:
-        previous = logging.getLogRecordFactory()
-
-        def redacting_factory(*args, **kwargs) -> logging.LogRecord:
-            return _redact(previous(*args, **kwargs))
-
-        logging.setLogRecordFactory(redacting_factory)
-    _SECRETS.add(token.partition(":")[2] or token)
+    protect(token.partition(":")[2] or token)
 
 
-def _redact(record: logging.LogRecord) -> logging.LogRecord:
-    try:
-        message = record.getMessage()
-    except Exception:  # a broken format string is logging's to report, not ours
-        return record
-    if record.exc_info and not record.exc_text:
-        record.exc_text = logging.Formatter().formatException(record.exc_info)
-    for secret in _SECRETS:
-        message = message.replace(secret, "<redacted>")
-        if record.exc_text:
-            record.exc_text = record.exc_text.replace(secret, "<redacted>")
-    record.msg, record.args = message, ()
-    return record
+# --- delivery: an answer made is an answer sent ---------------------------------------------------
+
+
+async def deliver(send, what: str, deadline_s: float):
+    """Awaits `send()` until the Bot API takes it: every retry_after is waited out, network errors and
+    5xx back off (1, 2, 4 … 30 s). Gives up only after `deadline_s`, logging what was dropped; a
+    request Telegram refuses outright (400, 403) is not retried."""
+    started, delay = time.monotonic(), 1.0
+    while True:
+        try:
+            return await send()
+        except RetryAfter as exc:
+            wait, reason = _seconds(exc.retry_after) + 0.1, "flood limit"
+        except BadRequest:
+            raise
+        except NetworkError as exc:  # TimedOut, 5xx, connection errors
+            wait, reason = delay, str(exc)
+            delay = min(2 * delay, MAX_BACKOFF_S)
+        if time.monotonic() - started + wait > deadline_s:
+            log.error("dropped %s: the Bot API did not take it within %.0f s (%s)", what, deadline_s, reason)
+            return None
+        log.warning("sending %s failed (%s); retrying in %.1f s", what, reason, wait)
+        await asyncio.sleep(wait)
+
+
+def _seconds(value) -> float:
+    return value.total_seconds() if hasattr(value, "total_seconds") else float(value)
+
+
+async def reply(context: ContextTypes.DEFAULT_TYPE, chat_id: int, text: str, what: str, **options) -> None:
+    """A message the user must get, sent through `deliver` with the configured deadline."""
+    await deliver(lambda: context.bot.send_message(chat_id, text, **options), what, context.bot_data["send_deadline"])
 
 
 # --- handlers -----------------------------------------------------------------------------------
@@ -182,32 +193,33 @@ async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await update.callback_query.answer(REFUSED)
     elif chat and chat.id not in context.bot_data["refused"]:
         context.bot_data["refused"].add(chat.id)
-        await update.message.reply_text(REFUSED)
+        await reply(context, chat.id, REFUSED, f"refusal to chat {chat.id}")
     raise ApplicationHandlerStop
 
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await update.message.reply_text(START)
+    await reply(context, update.effective_chat.id, START, "/start reply")
 
 
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await update.message.reply_text(HELP)
+    await reply(context, update.effective_chat.id, HELP, "/help reply")
 
 
 async def reset(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     async with _chat_lock(context):
         _conversation(context).reset()
-    await update.message.reply_text(RESET)
+    await reply(context, update.effective_chat.id, RESET, "/reset reply")
 
 
 async def sources(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """The sources of the chat's last cited answer again, with their buttons."""
     turns = reversed(_conversation(context).turns)
     citations = next((t.answer.citations for t in turns if getattr(t.answer, "citations", ())), ())
+    chat_id = update.effective_chat.id
     if not citations:
-        await update.message.reply_text(NO_SOURCES)
+        await reply(context, chat_id, NO_SOURCES, "/sources reply")
         return
-    await update.message.reply_html(render_sources(citations), reply_markup=source_keyboard(citations))
+    await reply(context, chat_id, render_sources(citations), "/sources reply", parse_mode=ParseMode.HTML, reply_markup=source_keyboard(citations))
 
 
 async def question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -218,7 +230,7 @@ async def question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     async with _chat_lock(context):
         async with typing(context.bot, message.chat_id), context.bot_data["answer_slots"]:
             answer = await asyncio.to_thread(context.bot_data["answerer"].ask, text, _conversation(context))
-        await send_answer(message, answer)
+        await send_answer(context, message, answer)
     elapsed_ms = 1000 * (time.perf_counter() - started)
     log.info("chat %s: %s with %d citation(s) in %.0f ms", message.chat_id, answer.kind, len(answer.citations), elapsed_ms)
 
@@ -226,17 +238,26 @@ async def question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def show_source(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A source button: the whole passage, the quoted sentence in bold."""
     query = update.callback_query
+    if update.effective_chat is None:  # a button on an inline message: there is no chat to write to
+        await query.answer(NO_CHAT)
+        return
     await query.answer()
     ref = SourceRef.parse(query.data)
     chunk = await asyncio.to_thread(context.bot_data["answerer"].index.chunk_by_id, ref.chunk_id) if ref else None
     chat_id = update.effective_chat.id
     if not chunk or not chunk.start <= ref.start < ref.end <= chunk.end:
         log.info("chat %s: stale or unknown source button %r", chat_id, query.data)
-        await context.bot.send_message(chat_id, CHANGED)
+        await reply(context, chat_id, CHANGED, f"stale-source note to chat {chat_id}")
         return
     html = render_passage(ref.n, chunk.title, chunk.text, ref.start - chunk.start, ref.end - chunk.start)
     for piece in split_html(html):
-        await context.bot.send_message(chat_id, piece, parse_mode=ParseMode.HTML)
+        await reply(context, chat_id, piece, f"source passage to chat {chat_id}", parse_mode=ParseMode.HTML)
+
+
+async def unknown_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Any other button data (an old bot's, or forged): stop the spinner and say so."""
+    log.info("unknown button data %r", update.callback_query.data)
+    await update.callback_query.answer(UNKNOWN_BUTTON)
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -248,12 +269,14 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
             await context.bot.send_message(chat.id, FAILED)
 
 
-async def send_answer(message: Message, answer) -> None:
-    """The answer in as many messages as it needs; the source buttons go under the last one."""
+async def send_answer(context: ContextTypes.DEFAULT_TYPE, message: Message, answer) -> None:
+    """The answer in as many messages as it needs; the source buttons go under the last one. Each
+    piece is retried until the Bot API takes it (`deliver`)."""
     pieces = split_html(render_answer(answer))
     for i, piece in enumerate(pieces, 1):
         keyboard = source_keyboard(answer.citations) if i == len(pieces) else None
-        await message.reply_html(piece, reply_markup=keyboard)
+        what = f"answer to chat {message.chat_id} (part {i} of {len(pieces)})"
+        await deliver(lambda p=piece, k=keyboard: message.reply_html(p, reply_markup=k), what, context.bot_data["send_deadline"])
 
 
 @asynccontextmanager
@@ -301,7 +324,8 @@ async def register_commands(app: Application) -> None:
 
 
 def build_application(
-    answerer, token: str, base_url: str | None = None, access: Access = Access(), answer_threads: int = ANSWER_THREADS
+    answerer, token: str, base_url: str | None = None, access: Access = Access(), answer_threads: int = ANSWER_THREADS,
+    send_deadline: float = SEND_DEADLINE_S,
 ) -> Application:
     """The whole bot, wired: handlers, flood-limit retries, concurrent updates, error handler."""
     protect_token(token)
@@ -316,7 +340,7 @@ def build_application(
         api, files = api_urls(base_url)
         builder = builder.base_url(api).base_file_url(files)
     app = builder.build()
-    app.bot_data.update(answerer=answerer, access=access, refused=set(), answer_slots=asyncio.Semaphore(answer_threads))
+    app.bot_data.update(answerer=answerer, access=access, refused=set(), answer_slots=asyncio.Semaphore(answer_threads), send_deadline=send_deadline)
     app.add_handler(TypeHandler(Update, gate), group=-1)
     app.add_handler(CommandHandler("start", start))
     app.add_handler(CommandHandler("help", help_command))
@@ -324,6 +348,7 @@ def build_application(
     app.add_handler(CommandHandler("reset", reset))
     app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, question))
     app.add_handler(CallbackQueryHandler(show_source, pattern=r"^src:"))
+    app.add_handler(CallbackQueryHandler(unknown_button))
     app.add_error_handler(on_error)
     return app
 
@@ -395,7 +420,8 @@ def main(argv: list[str] | None = None) -> int:
             "  TELEGRAM_BOT_TOKEN      required: the token @BotFather gave you\n"
             "  TELEGRAM_API_BASE_URL   Bot API server (default https://api.telegram.org)\n"
             "  TELEGRAM_ALLOWED_USERS  comma-separated user ids allowed to ask (default: everyone)\n"
-            "  TELEGRAM_ALLOWED_CHATS  comma-separated chat ids allowed to ask (default: everyone)"
+            "  TELEGRAM_ALLOWED_CHATS  comma-separated chat ids allowed to ask (default: everyone)\n"
+            f"  TELEGRAM_SEND_DEADLINE_S  how long an answer is retried while the Bot API fails (default {SEND_DEADLINE_S:.0f})"
         ),
     )
     add_corpus_options(parser)
@@ -406,11 +432,12 @@ def main(argv: list[str] | None = None) -> int:
         token = read_token()
         access = Access(read_ids("TELEGRAM_ALLOWED_USERS"), read_ids("TELEGRAM_ALLOWED_CHATS"))
         base_url = settings.setting("TELEGRAM_API_BASE_URL", "") or None
+        send_deadline = settings.number("TELEGRAM_SEND_DEADLINE_S", SEND_DEADLINE_S)
         answerer = prepare(args.corpus, backends.from_args(args), update=not args.no_update)
     except (ConfigError, IndexProblem, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    app = build_application(answerer, token, base_url=base_url, access=access)
+    app = build_application(answerer, token, base_url=base_url, access=access, send_deadline=send_deadline)
     try:
         asyncio.run(_serve_until_signalled(app))
     except KeyboardInterrupt:

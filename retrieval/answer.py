@@ -88,7 +88,8 @@ def clean_question(text: str) -> str:
 
     Nothing is ever interpreted: this only keeps `<b>` and `&amp;` from being searched for.
     """
-    chars = [" " if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") and c != "\u200d" else c for c in text]
+    # Lone surrogates (Cs) come from broken clients and cannot even be encoded: they become spaces too.
+    chars = [" " if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Zl", "Zp") and c != "\u200d" else c for c in text]
     text = html.unescape(TAG.sub(" ", "".join(chars)))
     return " ".join(text.split())
 

@@ -82,4 +82,8 @@ def describe_database(url: str) -> str:
     host = parts.get("host") or "localhost"
     where = f"{host}:{parts['port']}" if parts.get("port") else host
     user = f"{parts['user']}@" if parts.get("user") else ""
-    return f"database {parts.get('dbname') or parts.get('user') or '(default)'} ({user}{where})"
+    text = f"database {parts.get('dbname') or parts.get('user') or '(default)'} ({user}{where})"
+    for secret in sorted(database_secrets(url), key=len, reverse=True):  # a raw @ in a password moves it into the host or name
+        if len(secret) >= MIN_SECRET:
+            text = text.replace(secret, MASK)
+    return text

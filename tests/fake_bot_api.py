@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import random
 import re
 import threading
 import time
@@ -110,6 +111,8 @@ class FakeBotAPI:
         self._messages: dict[tuple[int, int], dict] = {}
         self._chats: dict[int, dict] = {}
         self._failures: dict[str, list[tuple[int, int | None]]] = {}
+        self._weather: list[tuple[str, float, int, float, int | None]] = []  # method, share, status, until, retry_after
+        self._random = random.Random(7)
         self._ids = itertools.count(1)
         self._closed = False
         self._cond = threading.Condition()
@@ -181,6 +184,11 @@ class FakeBotAPI:
         with self._cond:
             self._failures.setdefault(method, []).extend([(status, retry_after)] * times)
 
+    def fail_randomly(self, method: str, share: float, status: int, seconds: float, retry_after: int | None = None) -> None:
+        """For the next `seconds`, answer a random `share` of `method` calls with `status` (seeded)."""
+        with self._cond:
+            self._weather.append((method, share, status, time.monotonic() + seconds, retry_after))
+
     def sent(self, chat_id: int | None = None, method: str = "sendMessage") -> list[Call]:
         """Successful calls of `method` (to `chat_id`), in order."""
         with self._cond:
@@ -200,8 +208,10 @@ class FakeBotAPI:
     def handle(self, method: str, params: dict) -> tuple[int, dict]:
         with self._cond:
             failures = self._failures.get(method)
-            if failures:
-                status, retry_after = failures.pop(0)
+            now = time.monotonic()
+            weather = [(st, ra) for m, share, st, until, ra in self._weather if m == method and now < until and self._random.random() < share]
+            if failures or weather:
+                status, retry_after = failures.pop(0) if failures else weather[0]
                 description = f"Too Many Requests: retry after {retry_after}" if status == 429 else "Bad Gateway"
                 body = {"ok": False, "error_code": status, "description": description}
                 if status == 429:

@@ -379,17 +379,75 @@ def test_a_slow_answer_does_not_hold_up_other_chats(api, faiss_answerer):
     assert fast.at < late.at
 
 
-def test_a_failed_send_is_logged_and_the_user_told(api, faiss_answerer, caplog):
+def test_an_answer_survives_5xx_and_repeated_429_and_arrives_once(api, faiss_answerer):
+    """One 502 or 500, or a fourth 429 in a row, used to replace the answer with an apology."""
+
     async def scenario():
         async with running(api, faiss_answerer):
             api.fail_next("sendMessage", 1, status=502)
+            api.fail_next("sendMessage", 1, status=500)
+            api.fail_next("sendMessage", 5, status=429, retry_after=1)
             api.send(91, QUESTION)
-            return (await replies(api, 91))[0]
+            await replies(api, 91)
+            await asyncio.sleep(0.5)  # a duplicate would arrive by now
+
+    run(scenario())
+    (answer,) = api.sent(91)
+    assert "Hamparian" in plain(answer) and plain(answer) != tg.FAILED
+    assert len(api.failed()) == 7
+
+
+def test_an_answer_is_dropped_only_after_the_deadline_and_the_drop_is_logged(api, faiss_answerer, caplog):
+    async def scenario():
+        async with running(api, faiss_answerer, send_deadline=2.5):
+            api.fail_next("sendMessage", 50, status=502)
+            api.send(92, QUESTION)
+            await until(lambda: "dropped" in caplog.text, timeout=20)
+
+    with caplog.at_level(logging.INFO):
+        run(scenario())
+    assert api.sent(92) == [] and len(api.failed()) >= 2
+    assert any(r.levelno == logging.ERROR and "dropped answer to chat 92" in r.getMessage() for r in caplog.records)
+
+
+class Broken(Answerer):
+    def ask(self, question, conversation=None):
+        raise RuntimeError("internal detail that users must not see")
+
+
+def test_a_failure_while_answering_is_logged_and_the_user_told(api, faiss_answerer, caplog):
+    broken = Broken(faiss_answerer.searcher, faiss_answerer.k, faiss_answerer.threshold, faiss_answerer.mode)
+
+    async def scenario():
+        async with running(api, broken):
+            api.send(93, QUESTION)
+            return (await replies(api, 93))[0]
 
     with caplog.at_level(logging.INFO):
         reply = run(scenario())
-    assert plain(reply) == tg.FAILED
-    assert any(r.levelno == logging.ERROR and r.exc_text and "Bad Gateway" in r.exc_text for r in caplog.records)
+    assert plain(reply) == tg.FAILED and "internal detail" not in plain(reply)
+    assert any(r.levelno == logging.ERROR and r.exc_text and "internal detail" in r.exc_text for r in caplog.records)
+
+
+def test_odd_buttons_and_broken_text_get_an_answer_not_an_error(api, faiss_answerer, caplog):
+    async def scenario():
+        async with running(api, faiss_answerer):
+            message = api.send(94, QUESTION)
+            await replies(api, 94)
+            api.press(message, "not-a-source-button")
+            await until(lambda: api.sent(method="answerCallbackQuery"))
+            inline = {"id": "77", "from": {"id": 94, "is_bot": False, "first_name": "U"}, "inline_message_id": "abc", "chat_instance": "1", "data": "src:1:0123456789abcdef:0:5"}
+            api._push({"callback_query": inline})
+            await until(lambda: len(api.sent(method="answerCallbackQuery")) >= 2)
+            api.send(94, "\ud800")
+            return (await replies(api, 94, 2))[1]
+
+    with caplog.at_level(logging.INFO):
+        hint = run(scenario())
+    unknown, no_chat = api.sent(method="answerCallbackQuery")
+    assert unknown.params["text"] == tg.UNKNOWN_BUTTON and no_chat.params["text"] == tg.NO_CHAT
+    assert plain(hint) != tg.FAILED and "question" in plain(hint).lower()
+    assert not any(r.levelno >= logging.ERROR for r in caplog.records)
 
 
 def test_an_unreachable_api_is_retried_at_start_and_while_polling(faiss_answerer, caplog):
@@ -438,7 +496,7 @@ def test_the_token_never_reaches_the_logs(api, faiss_answerer, caplog):
     assert any("with 1 citation" in r.getMessage() for r in caplog.records)
     assert SECRET not in caplog.text
     assert all(SECRET not in r.getMessage() and SECRET not in (r.exc_text or "") for r in caplog.records)
-    assert "<redacted>" in caplog.text
+    assert "1234567:***" in caplog.text
 
 
 def test_a_rejected_token_stops_the_bot_with_invalid_token(api, faiss_answerer):

@@ -179,12 +179,24 @@ class Index(base.Index):
         finally:
             conn.close()
         pool = ConnectionPool(
-            url, min_size=1, max_size=POOL_SIZE, kwargs={"autocommit": True}, configure=_register_types,
-            check=ConnectionPool.check_connection, name="qa-index", open=True,  # a dropped connection is replaced
+            url, min_size=1, max_size=POOL_SIZE, kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S}, configure=_register_types,
+            check=ConnectionPool.check_connection, name="qa-index", open=True, timeout=POOL_WAIT_S,  # a dropped connection is replaced
         )
+        pool.url = url
         return cls(pool, meta)
 
     def _rows(self, sql: str, params=None, ef_search: int = 0) -> list[tuple]:
+        """Raises IndexProblem("... unavailable") within seconds while the server is down; the pool
+        reconnects by itself once it is back."""
+        import psycopg
+        from psycopg_pool import PoolTimeout
+
+        try:
+            return self._query(sql, params, ef_search)
+        except (PoolTimeout, psycopg.OperationalError) as exc:
+            raise IndexProblem(f"{redact(self.pool.url)} is unavailable ({scrub(' '.join(str(exc).split()))[:200]}); answers resume when it is back") from exc
+
+    def _query(self, sql: str, params, ef_search: int) -> list[tuple]:
         with self.pool.connection() as conn:
             if not ef_search:
                 return conn.execute(sql, params, binary=True).fetchall()  # vectors parse 10x faster than as text
