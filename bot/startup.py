@@ -9,7 +9,7 @@ from pathlib import Path
 
 from retrieval.answer import Answerer
 from retrieval.backends import Location, as_location, open_index
-from retrieval.index import export_query_encoder, update_index
+from retrieval.index import export_query_models, update_index
 
 log = logging.getLogger(__name__)
 
@@ -36,5 +36,5 @@ def prepare(corpus: str, index: str | Path | Location, update: bool = True, prog
         log.info("index %s: %s", where, report.summary().replace("\n", "; "))
     else:
         open_index(where).close()  # a missing index or server is reported before the one-off export below
-        export_query_encoder(where.folder)  # a read-only replica still answers without torch
+        export_query_models(where.folder)  # a read-only replica still answers without torch
     return Answerer.open(where, encoder=query_encoder(where.folder))

@@ -18,6 +18,7 @@ from retrieval.conversation import Conversation
 from retrieval.search import DEFAULT_WEIGHTS, Hit, Searcher, term_coverage
 from retrieval.smalltalk import small_talk_reply
 from retrieval.backends import Location, as_location, open_index, vector_key
+from retrieval.reader import Reader, open_reader
 from retrieval.text import query_terms, stems
 
 MAX_QUESTION_CHARS = 2000
@@ -42,6 +43,13 @@ SENTENCE_WEIGHTS = {
 SENTENCE_MARGIN = 3.0  # further sentences join the best one when within this many logits of it
 SENTENCE_FLOOR = -2.0  # ... and likely enough on their own (about 12 %)
 
+# With the learned reader (`retrieval.reader`), its logit chooses the sentences and leads abstention:
+# a logistic over the reader's best logit and the retrieval signals, fitted on the training half of
+# SQuAD (`python -m retrieval.eval squad --holdout --split train --fit`; README, "Reader").
+READER_ABSTAIN_BIAS = -6.0
+READER_ABSTAIN_WEIGHTS = {"reader": 1.0, "dense": 3.0, "sentence": 3.0, "coverage": 1.0, "passage_coverage": 0.5, "lexical": 1.0}
+READER_MARGIN = 2.0  # further sentences join the best one when within this many reader logits of it
+READER_FLOOR = 0.0  # ... and the reader thinks them at least even odds on their own
 NOT_FOUND = "I couldn't find that in the articles I have, so I won't guess. Try rephrasing, or ask about something they cover."
 EMPTY_HINT = "Type a question about the articles, for example: “Who is mentioned in the articles?”"
 NO_WORDS_HINT = "I can only answer questions written in words. What would you like to know about the articles?"
@@ -105,19 +113,25 @@ def _sigmoid(x: float) -> float:
 class Answerer:
     """The one entry point both front ends use: `ask(question, conversation) -> Answer`."""
 
-    def __init__(self, searcher: Searcher, k: int = DEFAULT_K, threshold: float = DEFAULT_ABSTAIN_THRESHOLD, mode: str = "hybrid"):
+    def __init__(
+        self, searcher: Searcher, k: int = DEFAULT_K, threshold: float = DEFAULT_ABSTAIN_THRESHOLD, mode: str = "hybrid", reader: Reader | None = None
+    ):
         self.searcher = searcher
         self.index = searcher.index
         self.k = k
         self.threshold = threshold
         self.mode = mode
+        self.reader = reader
 
     @classmethod
     def open(cls, index: str | Path | Location, encoder=None, **options) -> "Answerer":
+        """`reader` defaults to the one exported into the index folder (None: choose without it)."""
         if encoder is None:
             from embeddings import query_encoder
 
             encoder = query_encoder(as_location(index).folder)
+        if "reader" not in options:
+            options["reader"] = open_reader(as_location(index).folder)
         index = open_index(index, model=encoder.name)
         options.setdefault("k", int(settings.number("QA_TOP_K", DEFAULT_K)))
         options.setdefault("threshold", settings.number("QA_ABSTAIN_THRESHOLD", DEFAULT_ABSTAIN_THRESHOLD))
@@ -148,8 +162,11 @@ class Answerer:
         idf = self.index.idf(terms)
         hits = self.searcher.search(query, self.k, self.mode, idf=idf)
         signals = self.features(hits, terms, idf)
+        candidates = self.candidates(query, hits, terms, idf)
+        if self.reader is not None:
+            hits = self._read(query, hits, candidates, signals)
         confidence = self.confidence(signals)
-        citations = self._compose(query, hits, terms, idf) if hits and confidence >= self.threshold else []
+        citations = self._compose(candidates) if hits and confidence >= self.threshold else []
         if not citations:
             return Answer(question, NOT_FOUND, (), True, "not_found", confidence, query, signals, tuple(hits))
         text = " ".join(f"{' '.join(c.quote.split())} [{c.n}]" for c in citations)
@@ -169,7 +186,24 @@ class Answerer:
 
     @staticmethod
     def confidence(f: dict[str, float]) -> float:
+        if "reader" in f:
+            return _sigmoid(READER_ABSTAIN_BIAS + sum(w * f[name] for name, w in READER_ABSTAIN_WEIGHTS.items()))
         return _sigmoid(ABSTAIN_BIAS + sum(w * f[name] for name, w in ABSTAIN_WEIGHTS.items()))
+
+    def _read(self, query: str, hits: list[Hit], candidates: list[dict], signals: dict[str, float]) -> list[Hit]:
+        """The reader scores every candidate sentence with the question; its logit replaces the
+        sentence model's, its best logit joins the abstention signals, and the passages it read are
+        re-ranked by their best sentence."""
+        texts = [(c["hit"].chunk.title, c["hit"].chunk.text[c["start"] - c["hit"].chunk.start : c["end"] - c["hit"].chunk.start]) for c in candidates]
+        logits = self.reader.score(query, texts)
+        best: dict[int, float] = {}
+        for c, logit in zip(candidates, logits.tolist()):
+            c["features"]["sentence_model"] = c["score"]
+            c["score"] = logit
+            best[c["hit"].chunk.rowid] = max(best.get(c["hit"].chunk.rowid, -99.0), logit)
+        signals["reader"] = max(best.values(), default=-10.0)
+        read = sorted(hits[:SENTENCE_POOL], key=lambda h: -best.get(h.chunk.rowid, -99.0))
+        return read + hits[SENTENCE_POOL:]
 
     def candidates(self, query: str, hits: list[Hit], terms: list[str], idf: dict[str, float]) -> list[dict]:
         """Every sentence of the top passages, with the signals that say whether it answers."""
@@ -201,22 +235,19 @@ class Answerer:
                 out.append({"score": score, "hit": hit, "start": s, "end": e, "key": hit.chunk.sentence_keys[i], "features": features})
         return out
 
-    def _compose(self, query: str, hits: list[Hit], terms: list[str], idf: dict[str, float]) -> list[Citation]:
-        candidates = [(c["score"], c["hit"], c["start"], c["end"], c["key"]) for c in self.candidates(query, hits, terms, idf)]
-        if not candidates:
-            return []
+    def _compose(self, candidates: list[dict]) -> list[Citation]:
         # Headlines and captions (short, no full stop) help search but make poor answers.
-        candidates = [c for c in candidates if not _is_heading(c[1].chunk.text[c[2] - c[1].chunk.start : c[3] - c[1].chunk.start])]
+        candidates = [c for c in candidates if not _is_heading(c["hit"].chunk.text[c["start"] - c["hit"].chunk.start : c["end"] - c["hit"].chunk.start])]
         if not candidates:
             return []
-        candidates.sort(key=lambda c: -c[0])
-        best = candidates[0][0]
-        chosen = [candidates[0]] + [
-            c for c in candidates[1:MAX_SENTENCES] if c[0] >= max(best - SENTENCE_MARGIN, SENTENCE_FLOOR)
-        ]
+        candidates.sort(key=lambda c: -c["score"])
+        margin, floor = (READER_MARGIN, READER_FLOOR) if self.reader is not None else (SENTENCE_MARGIN, SENTENCE_FLOOR)
+        best = candidates[0]["score"]
+        chosen = [candidates[0]] + [c for c in candidates[1:MAX_SENTENCES] if c["score"] >= max(best - margin, floor)]
         # Most likely answer first: a reader who stops after one sentence gets the best one.
         citations = []
-        for score, hit, s, e, key in chosen:
+        for c in chosen:
+            score, hit, s, e, key = c["score"], c["hit"], c["start"], c["end"], c["key"]
             quote = self.index.article_text(hit.chunk.article_id)[s:e]
             # The text at the offsets must still hash to what was embedded for this sentence.
             if not (hit.chunk.start <= s < e <= hit.chunk.end) or vector_key(self.index.model, quote) != key:

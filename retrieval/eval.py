@@ -21,9 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from retrieval import settings
-from retrieval.answer import ABSTAIN_WEIGHTS, SENTENCE_WEIGHTS, Answerer, clean_question
+from retrieval.answer import ABSTAIN_WEIGHTS, READER_ABSTAIN_WEIGHTS, SENTENCE_WEIGHTS, Answerer, clean_question
 from retrieval.backends import BACKENDS, Location, open_index
-from retrieval.datasets import Question, write_beir_corpus, write_squad_corpus
+from retrieval.datasets import HALVES, Question, write_beir_corpus, write_squad_corpus
+from retrieval import reader as reading
 from retrieval.index import build
 from retrieval.search import MODES, Searcher
 from retrieval.text import query_terms
@@ -87,9 +88,21 @@ class CachedEncoder:
         return np.vstack([self.cache[t] for t in texts])
 
 
-def answerers(where: Path | Location, encoder) -> dict[str, Answerer]:
+def answerers(where: Path | Location, encoder, with_reader: bool = True) -> dict[str, Answerer]:
+    """"reader": hybrid search with the learned reader choosing sentences and leading abstention;
+    the three search modes with the fitted sentence model, as before the reader."""
     index = open_index(where, model=encoder.name)
-    return {mode: Answerer(Searcher(index, encoder), k=EVAL_K, mode=mode) for mode in MODES}
+    systems = {mode: Answerer(Searcher(index, encoder), k=EVAL_K, mode=mode) for mode in MODES}
+    if with_reader:
+        folder = where.folder if isinstance(where, Location) else Path(where)
+        reader = reading.Reader(reading.ensure_onnx(folder))
+        systems = {"reader": Answerer(Searcher(index, encoder), k=EVAL_K, reader=reader), **systems}
+    return systems
+
+
+def in_split(questions: list[Question], split: str) -> list[Question]:
+    """The questions of one half of the articles (`datasets.squad_half`), or all of them."""
+    return questions if split == "all" else [q for q in questions if q.half == split]
 
 
 def sample(questions: list[Question], limit: int | None) -> list[Question]:
@@ -117,13 +130,13 @@ def _prepare(data: str, work: Path, encoder, articles: set[str] | None = None, n
     return questions, part_index
 
 
-def eval_squad(data: str, work: Path, encoder, limit: int | None = None, fit: bool = False, where: Location | None = None) -> dict:
+def eval_squad(data: str, work: Path, encoder, limit: int | None = None, fit: bool = False, where: Location | None = None, split: str = "eval") -> dict:
     encoder = CachedEncoder(encoder)
     questions, index_dir = _prepare(data, work, encoder, where=where)
-    questions = sample([q for q in questions if q.answers], limit)
+    questions = sample([q for q in in_split(questions, split) if q.answers], limit)
     encoder.warm([clean_question(q.text) for q in questions])
     systems = answerers(index_dir, encoder)
-    result = {"dataset": f"squad:{Path(data).name}", "n_questions": len(questions), "n_chunks": len(systems["hybrid"].index), "systems": {}}
+    result = {"dataset": f"squad:{Path(data).name}", "split": split, "n_questions": len(questions), "n_chunks": len(systems["hybrid"].index), "systems": {}}
     for mode, answerer in systems.items():
         started = time.perf_counter()
         ranked, answered, abstained = [], [], []
@@ -144,16 +157,16 @@ def _share(flags: list[bool]) -> float | None:
     return sum(flags) / len(flags) if flags else None
 
 
-def eval_holdout(data: str, work: Path, encoder, limit: int | None = None, fit: bool = False) -> dict:
+def eval_holdout(data: str, work: Path, encoder, limit: int | None = None, fit: bool = False, split: str = "eval", reader: bool = True) -> dict:
     """Half the articles indexed (a fixed split): how often the bot declines, in and out of the corpus."""
     encoder = CachedEncoder(encoder)
     all_questions = write_squad_corpus(data, work / "corpus")
     articles = sorted({q.article for q in all_questions})
     indexed = set(articles[::2])
     questions, index_dir = _prepare(data, work, encoder, indexed, name="holdout-index")
-    questions = sample(questions, limit)
+    questions = sample(in_split(questions, split), limit)
     encoder.warm([clean_question(q.text) for q in questions])
-    answerer = answerers(index_dir, encoder)["hybrid"]
+    answerer = answerers(index_dir, encoder, with_reader=reader)["reader" if reader else "hybrid"]
     buckets: dict[str, list[bool]] = {"out_of_corpus": [], "in_corpus": [], "unanswerable": []}
     rows = []
     for q in questions:
@@ -163,6 +176,8 @@ def eval_holdout(data: str, work: Path, encoder, limit: int | None = None, fit: 
         rows.append({"bucket": bucket, "confidence": answer.confidence, **answer.signals})
     result = {
         "dataset": f"squad-holdout:{Path(data).name}",
+        "split": split,
+        "system": "reader" if reader else "hybrid",
         "n_questions": len(questions),
         "n_chunks": len(answerer.index),
         "threshold": answerer.threshold,
@@ -189,17 +204,26 @@ def logistic_fit(X: np.ndarray, y: np.ndarray, steps: int = 4000, rate: float = 
 
 
 def fit_abstention(rows: list[dict]) -> dict:
-    """Refits the abstention model on holdout signals and shows what each threshold trades."""
-    rows = [r for r in rows if r["bucket"] != "unanswerable"]
-    X = np.array([[r[name] for name in ABSTAIN_WEIGHTS] for r in rows])
+    """Refits the abstention model on holdout signals (the reader's model when the rows have its
+    logit; SQuAD 2.0's unanswerable questions count as ones to decline) and shows what each threshold trades."""
+    names = list(READER_ABSTAIN_WEIGHTS if "reader" in rows[0] else ABSTAIN_WEIGHTS)
+    if "reader" not in rows[0]:
+        rows = [r for r in rows if r["bucket"] != "unanswerable"]
+    X = np.array([[r[name] for name in names] for r in rows])
     y = np.array([r["bucket"] == "in_corpus" for r in rows], dtype=float)
+    bucket = np.array([r["bucket"] for r in rows])
     bias, weights = logistic_fit(X, y)
     conf = 1 / (1 + np.exp(-(X @ weights + bias)))
+
+    def declined(name: str, t: float) -> float | None:
+        part = conf[bucket == name]
+        return float(np.mean(part < t)) if len(part) else None
+
     table = {
-        f"{t:.2f}": {"abstain_out_of_corpus": float(np.mean(conf[y == 0] < t)), "false_abstain_in_corpus": float(np.mean(conf[y == 1] < t))}
-        for t in (0.3, 0.4, 0.5, 0.6, 0.7)
+        f"{t:.2f}": {f"abstain_{b}" if b != "in_corpus" else "false_abstain_in_corpus": declined(b, t) for b in ("out_of_corpus", "in_corpus", "unanswerable")}
+        for t in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
     }
-    return {"bias": round(bias, 3), "weights": dict(zip(ABSTAIN_WEIGHTS, np.round(weights, 3).tolist())), "thresholds": table}
+    return {"bias": round(bias, 3), "weights": dict(zip(names, np.round(weights, 3).tolist())), "thresholds": table}
 
 
 def fit_sentences(answerer: Answerer, questions: list[Question]) -> dict:
@@ -284,6 +308,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("dataset", choices=["squad", "beir"], help="squad: SQuAD v1.1/v2.0 JSON; beir: a BEIR folder (corpus.jsonl, queries.jsonl, qrels/)")
     parser.add_argument("--data", required=True, help="SQuAD JSON file or BEIR folder")
     parser.add_argument("--limit", type=int, help="a fixed, seeded sample of N questions")
+    parser.add_argument("--split", choices=[*HALVES, "all"], default="eval", help="questions of this half of the SQuAD articles; fit only on train, report on eval (default: %(default)s); retrieval is always over every paragraph")
+    parser.add_argument("--no-reader", action="store_true", help="--holdout: measure abstention without the learned reader")
     parser.add_argument("--holdout", action="store_true", help="index half the articles; measure abstention")
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--plot", type=Path, help="write a PNG of recall@k (squad without --holdout)")
@@ -303,9 +329,9 @@ def main(argv: list[str] | None = None) -> int:
     elif args.holdout:
         if where:
             parser.error("--holdout copies a FAISS index to skip embedding; run it with --backend faiss")
-        result = eval_holdout(args.data, work, encoder, args.limit, args.fit)
+        result = eval_holdout(args.data, work, encoder, args.limit, args.fit, args.split, not args.no_reader)
     else:
-        result = eval_squad(args.data, work, encoder, args.limit, args.fit, where)
+        result = eval_squad(args.data, work, encoder, args.limit, args.fit, where, args.split)
         if args.plot:
             plot_recall(result, args.plot)
     print_table(result)

@@ -136,18 +136,25 @@ def update_index(corpus: str | Path, index: str | Path | Location, progress: boo
         except Exception as exc:  # a missing onnxruntime or a damaged file: torch still works
             log.warning("indexing with sentence-transformers: the ONNX encoder did not load (%s)", exc)
     report = build(corpus, index, encoder=encoder, progress=progress, rebuild=rebuild)
-    export_query_encoder(folder)
+    export_query_models(folder)
     return report
 
 
-def export_query_encoder(folder: Path) -> None:
-    """Exports once per folder or model upgrade (only then importing torch); a failure only costs speed."""
+def export_query_models(folder: Path) -> None:
+    """Exports the query encoder and the answer reader to ONNX once per folder and weights version
+    (only then importing torch); a failure only costs speed or accuracy, and says so."""
     from embeddings import ensure_onnx
+
+    from retrieval import reader
 
     try:
         ensure_onnx(folder)
     except Exception as exc:  # answering still works, on sentence-transformers
         log.warning("could not export the ONNX query encoder (%s); answers will use sentence-transformers", exc)
+    try:
+        reader.ensure_onnx(folder)
+    except Exception as exc:  # answering still works, with the fitted sentence model
+        log.warning("could not export the answer reader (%s); answers will choose sentences without it", exc)
 
 
 def main(argv: list[str] | None = None) -> int:

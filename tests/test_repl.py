@@ -124,3 +124,17 @@ def test_help_explains_options():
     proc = subprocess.run([sys.executable, "-m", "bot.repl", "--help"], capture_output=True, cwd=ROOT, timeout=120)
     out = proc.stdout.decode()
     assert proc.returncode == 0 and "--corpus" in out and "--json" in out and "--index" in out
+
+
+def test_control_characters_from_articles_are_shown_not_obeyed():
+    """A newline in a file name broke the Sources line; escape codes in a title recoloured the terminal."""
+    from bot.render_terminal import Style, render_answer, render_sources
+    from retrieval.answer import Answer, Citation
+
+    quote = "It rained \x1b[2J all day."
+    citation = Citation(1, "evil\nname.txt", "Title \x1b[31mred\x1b[0m", "c1", 0, len(quote), quote, 1.0, quote, 0)
+    answer = Answer("q", quote + " [1]", (citation,))
+    for style in (Style(False), Style(True)):
+        shown = render_answer(answer, style) + render_sources(answer, style)
+        assert "\x1b[31m" not in shown and "\x1b[2J" not in shown and "evil\nname" not in shown
+        assert "(evil name.txt" in shown and "\\x1b[31mred" in shown
