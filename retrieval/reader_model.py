@@ -68,7 +68,7 @@ def load_reader(folder: Path = WEIGHTS_DIR) -> ReaderNet:
 
     weights, meta = folder / WEIGHTS.name, folder / CARD.name
     if not weights.is_file() or not meta.is_file():
-        raise ReaderWeightsError(f"reader weights {weights} are missing; restore them with `git checkout -- {WEIGHTS_DIR.name}` or retrain with `python -m retrieval.train_reader`")
+        raise ReaderWeightsError(f"reader weights {weights} are missing; restore them with `git checkout -- retrieval/weights` or retrain with `python -m retrieval.train_reader`")
     expected = json.loads(meta.read_text(encoding="utf-8")).get("sha256")
     if sha256(weights) != expected:
         raise ReaderWeightsError(f"reader weights {weights} are corrupt (sha256 does not match {meta.name}); restore them from git or retrain with `python -m retrieval.train_reader`")

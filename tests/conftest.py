@@ -95,8 +95,11 @@ def seed_index(tmp_path_factory, encoder) -> Path:
     """A built FAISS index of seeds/ (read-only for tests: copy it before changing anything)."""
     from retrieval.index import build
 
+    from retrieval.reader import ensure_onnx
+
     folder = tmp_path_factory.mktemp("seed-index")
     build(SEEDS, folder, encoder=encoder)
+    ensure_onnx(folder)  # answers over the seeds use the learned reader, as the bot does
     return folder
 
 
@@ -107,8 +110,11 @@ def seed_location(request, seed_index, tmp_path_factory, encoder) -> Location:
         return Location(seed_index)
     from retrieval.index import build
 
+    from retrieval.reader import ensure_onnx
+
     where = Location(tmp_path_factory.mktemp("pg-encoder"), "postgres", new_database(request.getfixturevalue("postgres_server")))
     build(SEEDS, where, encoder=encoder)
+    ensure_onnx(where.folder)
     return where
 
 

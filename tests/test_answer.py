@@ -15,6 +15,10 @@ ANSWERABLE = [
     ("When did Kardashian West share the link to the ANCA?", "003_f72df80af7b70ac3.txt", "Sept. 29"),
     ("Which film about the Armenian genocide did Eric Esrailian produce?", "003_f72df80af7b70ac3.txt", "The Promise"),
     ("When did the conflict between Armenia and Azerbaijan start?", "000_fd20d6fee344e7f0.txt", "80s"),
+    # Declined or misquoted before the learned reader:
+    ("What did the House lawmakers introduce?", "003_f72df80af7b70ac3.txt", "introduced a resolution"),
+    ("How many people were killed?", "000_fd20d6fee344e7f0.txt", "killing thousands of people"),
+    ("What did Kim say about the genocide?", "000_fd20d6fee344e7f0.txt", "proud that America recognizes"),
 ]
 UNANSWERABLE = [
     "Who won the 2018 World Cup?",
@@ -22,6 +26,7 @@ UNANSWERABLE = [
     "How do I bake sourdough bread?",
     "What is the boiling point of water at sea level?",
     "Who is the CEO of Microsoft?",
+    "What is the population of Baku?",  # the seeds give the region's ethnic make-up, not Baku's population
 ]
 
 
