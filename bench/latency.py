@@ -4,7 +4,8 @@ Two corpora: the seeds (built into a temp folder; 22 questions, answerable and n
 the SQuAD v1.1 dev index in .eval (copied to a temp folder; seeded sample of its questions).
 Each question is timed two or three ways back to back, in alternating order (torch encode, the
 answering encoder's encode when it is not torch, ask), so machine noise hits all of them alike.
-Ratio = ask p50 / torch encode p50.
+Ratio = ask p50 / torch encode p50. The same questions are also asked without the learned reader
+(sentences chosen by the fitted logistic model), so the reader's cost shows in the same run.
 
     python bench/latency.py [--n 200] [--encoder torch|onnx]
 """
@@ -28,6 +29,7 @@ from embeddings import Encoder  # noqa: E402
 from retrieval.answer import Answerer  # noqa: E402
 from retrieval.datasets import write_squad_corpus  # noqa: E402
 from retrieval.index import build  # noqa: E402
+from retrieval.reader import ensure_onnx as ensure_reader  # noqa: E402
 
 try:
     from embeddings import OnnxEncoder, ensure_onnx, query_encoder  # noqa: E402
@@ -80,13 +82,16 @@ def percentile(samples: list[float], p: int) -> float:
 
 def measure(name: str, index_dir: Path, questions: list[str], torch_encoder: Encoder, choice: str | None) -> None:
     encoder = pick_encoder(choice, index_dir, torch_encoder)
+    ensure_reader(index_dir)
     answerer = Answerer.open(index_dir, encoder=encoder)
+    without_reader = Answerer.open(index_dir, encoder=encoder, reader=None)
     separate = encoder is not torch_encoder
     for q in questions[:WARMUP]:
         torch_encoder.encode([q])
         answerer.ask(q)
-    timings = {"raw": [], "own": [], "ask": []}
-    calls = {"raw": lambda q: torch_encoder.encode([q]), "ask": answerer.ask}
+        without_reader.ask(q)
+    timings = {"raw": [], "own": [], "ask": [], "fitted": []}
+    calls = {"raw": lambda q: torch_encoder.encode([q]), "ask": answerer.ask, "fitted": without_reader.ask}
     if separate:
         calls["own"] = lambda q: encoder.encode([q])
     answered = 0
@@ -98,13 +103,14 @@ def measure(name: str, index_dir: Path, questions: list[str], torch_encoder: Enc
             answered += call == "ask" and not result.abstained
         if (i + 1) % 50 == 0:
             print(f"  {name}: {i + 1}/{len(questions)}", file=sys.stderr)
-    raw, own, asked = timings["raw"], timings["own"], timings["ask"]
+    raw, own, asked, fitted = timings["raw"], timings["own"], timings["ask"], timings["fitted"]
     ms = lambda samples, p: 1000 * percentile(samples, p)  # noqa: E731
     print(f"{name}: {len(questions)} questions, {len(answerer.index)} chunks, answered {answered}, abstained {len(questions) - answered}; answering encoder {type(encoder).__name__}")
     print(f"  torch encode([q])  p50 {ms(raw, 50):7.1f} ms   p99 {ms(raw, 99):7.1f} ms   (baseline)")
     if separate:
         print(f"  {type(encoder).__name__}.encode([q]) p50 {ms(own, 50):7.1f} ms   p99 {ms(own, 99):7.1f} ms")
-    print(f"  Answerer.ask(q)    p50 {ms(asked, 50):7.1f} ms   p99 {ms(asked, 99):7.1f} ms")
+    print(f"  Answerer.ask(q)    p50 {ms(asked, 50):7.1f} ms   p99 {ms(asked, 99):7.1f} ms   (with the reader)")
+    print(f"  ... without reader p50 {ms(fitted, 50):7.1f} ms   p99 {ms(fitted, 99):7.1f} ms")
     print(f"  ratio ask / torch encode: p50 {percentile(asked, 50) / percentile(raw, 50):.2f}x   p99 {percentile(asked, 99) / percentile(raw, 99):.2f}x")
     answerer.index.close()
 

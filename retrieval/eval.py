@@ -223,7 +223,12 @@ def fit_abstention(rows: list[dict]) -> dict:
         f"{t:.2f}": {f"abstain_{b}" if b != "in_corpus" else "false_abstain_in_corpus": declined(b, t) for b in ("out_of_corpus", "in_corpus", "unanswerable")}
         for t in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
     }
-    return {"bias": round(bias, 3), "weights": dict(zip(names, np.round(weights, 3).tolist())), "thresholds": table}
+    answerable = np.sort(conf[bucket == "in_corpus"])
+    points = {}
+    for rate in (0.03, 0.04, 0.05):  # the threshold that falsely declines this share of answerable questions
+        t = float(answerable[int(rate * len(answerable))]) if len(answerable) else 0.5
+        points[f"{rate:.2f}"] = {"threshold": round(t, 4), **{f"abstain_{b}": declined(b, t) for b in ("out_of_corpus", "unanswerable")}}
+    return {"bias": round(bias, 3), "weights": dict(zip(names, np.round(weights, 3).tolist())), "thresholds": table, "at_false_declines": points}
 
 
 def fit_sentences(answerer: Answerer, questions: list[Question]) -> dict:

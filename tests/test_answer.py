@@ -132,3 +132,31 @@ def test_a_quote_whose_offsets_no_longer_match_is_never_cited(answerer, monkeypa
     monkeypatch.setattr(answerer.index, "article_text", shifted)
     answer = answerer.ask("Who is Aram Hamparian?")
     assert answer.citations == () and answer.abstained
+
+
+def test_a_headline_that_restates_the_question_is_not_the_answer(tmp_path, encoder):
+    """News corpora repeat the question's words in headlines and teasers that answer nothing."""
+    from retrieval.answer import Answerer
+    from retrieval.index import build
+    from retrieval.reader import ensure_onnx
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "acme.txt").write_text(
+        "Acme posts results\n\nAcme Q2 2020 revenue.\n\nAcme reported revenue of $5.2 million for the second quarter "
+        "of 2020, up 8 percent from a year earlier. The company also opened two new plants in Ohio.\n",
+        encoding="utf-8",
+    )
+    (corpus / "race.txt").write_text(
+        "Race day\n\nThe 2021 race is in the books. Jane Doe won the 2021 race by two seconds, ahead of Ann Lee. "
+        "Thousands of people lined the course in the rain.\n",
+        encoding="utf-8",
+    )
+    build(corpus, tmp_path / "idx", encoder=encoder)
+    ensure_onnx(tmp_path / "idx")
+    answerer = Answerer.open(tmp_path / "idx", encoder=encoder)
+    revenue = answerer.ask("What was Acme's Q2 2020 revenue?")
+    assert not revenue.abstained and "$5.2 million" in revenue.citations[0].quote
+    assert all(c.quote != "Acme Q2 2020 revenue." for c in revenue.citations)
+    winner = answerer.ask("Who won the 2021 race?")
+    assert not winner.abstained and "Jane Doe" in winner.citations[0].quote

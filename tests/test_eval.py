@@ -68,9 +68,9 @@ def tiny_squad(tmp_path):
 
 
 def test_squad_eval_end_to_end(tiny_squad, tmp_path, encoder):
-    result = eval_squad(str(tiny_squad), tmp_path / "work", encoder)
+    result = eval_squad(str(tiny_squad), tmp_path / "work", encoder, split="all")
     assert result["n_questions"] == 4 and result["n_chunks"] == 2
-    assert set(result["systems"]) == {"hybrid", "lexical", "dense"}
+    assert set(result["systems"]) == {"reader", "hybrid", "lexical", "dense"}
     for metrics in result["systems"].values():
         for key in ("recall@1", "recall@5", "recall@20", "mrr@10", "answer_has_gold"):
             assert 0.0 <= metrics[key] <= 1.0
@@ -79,7 +79,16 @@ def test_squad_eval_end_to_end(tiny_squad, tmp_path, encoder):
 
 
 def test_holdout_eval_counts_both_halves(tiny_squad, tmp_path, encoder):
-    result = eval_holdout(str(tiny_squad), tmp_path / "work", encoder)
+    result = eval_holdout(str(tiny_squad), tmp_path / "work", encoder, split="all")
     assert result["counts"] == {"out_of_corpus": 2, "in_corpus": 2, "unanswerable": 0}
     assert 0.0 <= result["abstain_out_of_corpus"] <= 1.0
     assert 0.0 <= result["false_abstain_in_corpus"] <= 1.0
+
+
+def test_splits_keep_each_article_in_one_half(tiny_squad, tmp_path, encoder):
+    from retrieval.datasets import squad_half
+
+    halves = {squad_half("Yerevan"), squad_half("Photosynthesis")}
+    counts = {split: eval_squad(str(tiny_squad), tmp_path / "work", encoder, split=split)["n_questions"] for split in ("train", "eval")}
+    assert counts["train"] + counts["eval"] == 4
+    assert {split for split, n in counts.items() if n} == halves
