@@ -19,7 +19,7 @@ from retrieval.search import DEFAULT_WEIGHTS, Hit, Searcher, term_coverage
 from retrieval.smalltalk import small_talk_reply
 from retrieval.backends import Location, as_location, open_index, vector_key
 from retrieval.reader import Reader, open_reader
-from retrieval.text import query_terms, stem, stems
+from retrieval.text import STOPWORDS, query_terms, stem, stems
 
 MAX_QUESTION_CHARS = 2000
 MAX_SENTENCES = 3
@@ -53,6 +53,7 @@ READER_ABSTAIN_WEIGHTS = {"reader": 0.779, "dense": 3.899, "sentence": 0.624, "c
 READER_MARGIN = 6.0  # further sentences join the best one when within this many reader logits of it
 READER_FLOOR = -4.0  # ... and above this logit (tuned on the training half: more context, more often the answer)
 TYPE_PENALTY = 1.5  # reader logits off a sentence without the kind of thing asked for (a date for "when" ...)
+NAME_PENALTY = 1.5  # ... and off one whose passage lacks a name the question asks about ("the population of Baku")
 READER_CANDIDATES = 4  # the reader reads this many sentences, the fitted model's likeliest: its cost grows with each
 NOT_FOUND = "I couldn't find that in the articles I have, so I won't guess. Try rephrasing, or ask about something they cover."
 EMPTY_HINT = "Type a question about the articles, for example: “Who is mentioned in the articles?”"
@@ -209,8 +210,8 @@ class Answerer:
         logits = self.reader.score(query, texts)
         best: dict[int, float] = {}
         for c, logit in zip(shortlist, logits.tolist()):
-            c["score"] = logit - TYPE_PENALTY * c["features"]["type_mismatch"]
-            best[c["hit"].chunk.rowid] = max(best.get(c["hit"].chunk.rowid, -99.0), logit)
+            c["score"] = logit - TYPE_PENALTY * c["features"]["type_mismatch"] - NAME_PENALTY * c["features"]["missing_name"]
+            best[c["hit"].chunk.rowid] = max(best.get(c["hit"].chunk.rowid, -99.0), c["score"])
         signals["reader"] = max(best.values(), default=-10.0)
         read = sorted(hits[:SENTENCE_POOL], key=lambda h: -best.get(h.chunk.rowid, -99.0))
         return read + hits[SENTENCE_POOL:]
@@ -221,8 +222,10 @@ class Answerer:
         wants_number = bool(WANTS_NUMBER.match(query))
         wants_person = bool(WANTS_PERSON.match(query))
         question_words = stems(query)
+        names = {stem(m.group()) for m in CAPITALISED.finditer(query, 1)} - STOPWORDS
         out, seen = [], set()
         for rank, hit in enumerate(hits[:SENTENCE_POOL]):
+            missing_name = bool(names - stems(hit.chunk.title + " " + hit.chunk.text))
             texts = hit.chunk.sentence_texts()
             cosines = hit.sentence_cosines
             for i, ((s, e), sentence) in enumerate(zip(hit.chunk.sentences, texts)):
@@ -232,8 +235,8 @@ class Answerer:
                 words = stems(sentence)
                 neighbours = [cosines[j] for j in (i - 1, i + 1) if 0 <= j < len(cosines)]
                 cue = (wants_time and bool(WHEN.search(sentence))) or (wants_number and bool(NUMBER.search(sentence)))
-                names = {stem(m.group()) for m in CAPITALISED.finditer(sentence, 1)} - question_words  # a name the question lacks
-                mismatch = (wants_time or wants_number) and not cue or (wants_person and not names)
+                new_names = {stem(m.group()) for m in CAPITALISED.finditer(sentence, 1)} - question_words  # a name the question lacks
+                mismatch = (wants_time or wants_number) and not cue or (wants_person and not new_names)
                 new_terms = {stem(t) for t in query_terms(sentence)} - question_words
                 features = {
                     "cosine": cosines[i],
@@ -245,6 +248,7 @@ class Answerer:
                     "neighbour": max(neighbours, default=0.0),
                     "new_words": len(words - question_words) / max(len(words), 1),
                     "type_mismatch": float(mismatch),
+                    "missing_name": float(missing_name),
                     "restates": float(not new_terms),  # says nothing the question did not
                 }
                 score = SENTENCE_BIAS + sum(w * features[name] for name, w in SENTENCE_WEIGHTS.items())

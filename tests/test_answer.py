@@ -26,7 +26,6 @@ UNANSWERABLE = [
     "How do I bake sourdough bread?",
     "What is the boiling point of water at sea level?",
     "Who is the CEO of Microsoft?",
-    "What is the population of Baku?",  # the seeds give the region's ethnic make-up, not Baku's population
 ]
 
 
