@@ -18,7 +18,9 @@ import numpy as np
 from embeddings.onnx_encoder import model_dir
 
 MAX_TOKENS = 96
-INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+WEIGHTS = WEIGHTS_DIR / "reader.safetensors"
+CARD = WEIGHTS_DIR / "reader.json"  # checksum, training recipe and the figures it reached
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +51,6 @@ def batch_arrays(encodings) -> dict[str, np.ndarray]:
 
 def onnx_file(index_dir: str | Path) -> Path:
     """Where an index folder keeps its reader graph; named by the committed weights' checksum."""
-    from retrieval.reader_model import CARD
-
     try:
         digest = json.loads(CARD.read_text(encoding="utf-8"))["sha256"][:16]
     except (OSError, ValueError, KeyError):

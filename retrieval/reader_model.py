@@ -16,10 +16,8 @@ import torch
 from torch import nn
 
 from embeddings.onnx_encoder import model_dir
+from retrieval.reader import CARD, WEIGHTS, WEIGHTS_DIR
 
-WEIGHTS_DIR = Path(__file__).parent / "weights"
-WEIGHTS = WEIGHTS_DIR / "reader.safetensors"
-CARD = WEIGHTS_DIR / "reader.json"  # checksum, training recipe and the figures it reached
 FROZEN_PREFIX = "encoder.embeddings."
 
 
