@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from pathlib import Path
 
 import torch
@@ -29,7 +30,10 @@ class ReaderNet(nn.Module):
     def __init__(self):
         super().__init__()
         from transformers import BertModel
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.set_verbosity_error()  # its load report lists the pooler we leave out on purpose
+        hf_logging.disable_progress_bar()
         self.encoder = BertModel.from_pretrained(str(model_dir()), add_pooling_layer=False)
         self.head = nn.Linear(self.encoder.config.hidden_size, 1)
         for param in self.encoder.embeddings.parameters():
@@ -83,7 +87,8 @@ def export_onnx(net: ReaderNet, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     dummy = torch.ones((2, 16), dtype=torch.long)
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's notes on shapes it fixes: dynamic axes cover them
         torch.onnx.export(
             net,
             (dummy, dummy, torch.zeros_like(dummy)),
