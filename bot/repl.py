@@ -122,6 +122,9 @@ def run_interactive(answerer: Answerer, history: Path) -> None:
             except KeyboardInterrupt:
                 print()
                 continue
+            except IndexProblem as exc:  # a database that went away: say so, keep the session
+                print(f"error: {exc}\n")
+                continue
             if answer.citations:
                 last = answer
             print(render_answer(answer, style))

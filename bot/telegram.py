@@ -71,6 +71,7 @@ CHANGED = "This source has changed since that answer; please ask again."
 REFUSED = "Sorry, this bot is private and can't answer you here."
 FAILED = "Sorry, something went wrong while answering. Please try again in a moment."
 NO_CHAT = "Open a chat with me to read the sources."
+UNAVAILABLE = "The articles are unavailable for a moment (their database is not answering). Please ask again shortly."
 UNKNOWN_BUTTON = "This button no longer works; please ask again."
 SEND_DEADLINE_S = 300.0  # how long an answer waits for the Bot API to recover before it is dropped
 
@@ -228,8 +229,13 @@ async def question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     text = _without_mention(message.text, context.bot.username)
     started = time.perf_counter()
     async with _chat_lock(context):
-        async with typing(context.bot, message.chat_id), context.bot_data["answer_slots"]:
-            answer = await asyncio.to_thread(context.bot_data["answerer"].ask, text, _conversation(context))
+        try:
+            async with typing(context.bot, message.chat_id), context.bot_data["answer_slots"]:
+                answer = await asyncio.to_thread(context.bot_data["answerer"].ask, text, _conversation(context))
+        except IndexProblem as exc:  # the database is down: say so at once, answer again when it is back
+            log.error("chat %s: %s", message.chat_id, exc)
+            await reply(context, message.chat_id, UNAVAILABLE, f"unavailable note to chat {message.chat_id}")
+            return
         await send_answer(context, message, answer)
     elapsed_ms = 1000 * (time.perf_counter() - started)
     log.info("chat %s: %s with %d citation(s) in %.0f ms", message.chat_id, answer.kind, len(answer.citations), elapsed_ms)

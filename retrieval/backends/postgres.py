@@ -161,6 +161,17 @@ def _check_readable(conn, url: str, model: str | None) -> dict[str, str]:
     return meta
 
 
+def _pool(url: str):
+    from psycopg_pool import ConnectionPool
+
+    pool = ConnectionPool(
+        url, min_size=1, max_size=POOL_SIZE, kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S}, configure=_register_types,
+        check=ConnectionPool.check_connection, name="qa-index", open=True, timeout=POOL_WAIT_S,  # a dropped connection is replaced
+    )
+    pool.url = url
+    return pool
+
+
 class Index(base.Index):
     """Read side. A small pool of connections, so a bot's concurrent chats query in parallel."""
 
@@ -178,12 +189,7 @@ class Index(base.Index):
             meta = _check_readable(conn, url, model)
         finally:
             conn.close()
-        pool = ConnectionPool(
-            url, min_size=1, max_size=POOL_SIZE, kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S}, configure=_register_types,
-            check=ConnectionPool.check_connection, name="qa-index", open=True, timeout=POOL_WAIT_S,  # a dropped connection is replaced
-        )
-        pool.url = url
-        return cls(pool, meta)
+        return cls(_pool(url), meta)
 
     def _rows(self, sql: str, params=None, ef_search: int = 0) -> list[tuple]:
         """Raises IndexProblem("... unavailable") within seconds while the server is down; the pool
@@ -194,6 +200,9 @@ class Index(base.Index):
         try:
             return self._query(sql, params, ef_search)
         except (PoolTimeout, psycopg.OperationalError) as exc:
+            # A fresh pool tries the server at once next time, instead of after the old one's backoff.
+            old, self.pool = self.pool, _pool(self.pool.url)
+            old.close(timeout=0)
             raise IndexProblem(f"{redact(self.pool.url)} is unavailable ({scrub(' '.join(str(exc).split()))[:200]}); answers resume when it is back") from exc
 
     def _query(self, sql: str, params, ef_search: int) -> list[tuple]:
