@@ -111,6 +111,9 @@ def run(args, work: Path) -> None:
 
         build(SEEDS, index, encoder=torch_encoder)
     onnx_file = ensure_onnx(index)
+    from retrieval.reader import ensure_onnx as ensure_reader
+
+    ensure_reader(index)  # as the indexer does: later starts answer without torch
     print(f"index: {index}")
     print(f"load_average_1min_at_start: {os.getloadavg()[0]:.2f}")
 
