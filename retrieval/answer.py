@@ -204,7 +204,7 @@ class Answerer:
         return _sigmoid(ABSTAIN_BIAS + sum(w * f[name] for name, w in ABSTAIN_WEIGHTS.items()))
 
     def _read(self, query: str, hits: list[Hit], candidates: list[dict], signals: dict[str, float]) -> list[Hit]:
-        """The reader scores every candidate sentence with the question; its logit replaces the
+        """The reader scores the shortlisted sentences with the question; its logit replaces the
         sentence model's, its best logit joins the abstention signals, and the passages it read are
         re-ranked by their best sentence."""
         shortlist = sorted(candidates, key=lambda c: -c["score"])[: self.reader_candidates]

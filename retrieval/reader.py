@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -84,7 +83,6 @@ class Reader:
         options.inter_op_num_threads = 1
         self._session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self._tokenizer = pair_tokenizer()
-        self._lock = threading.Lock()
 
     def score(self, question: str, items: list[tuple[str, str]]) -> np.ndarray:
         """One logit per (title, sentence) item."""

@@ -11,7 +11,7 @@ import pytest
 
 from retrieval import index as indexing
 from retrieval.backends import Location, faiss_sqlite, open_index, postgres
-from retrieval.backends.faiss_sqlite import DB_NAME, Index, IndexProblem, faiss_path
+from retrieval.backends.faiss_sqlite import DB_NAME, Index, IndexProblem
 from retrieval.index import build
 from retrieval.search import Searcher
 from tests.conftest import SEEDS

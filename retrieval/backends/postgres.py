@@ -182,8 +182,6 @@ class Index(base.Index):
 
     @classmethod
     def open(cls, url: str, model: str | None = None) -> "Index":
-        from psycopg_pool import ConnectionPool
-
         conn = connect(url)
         try:
             meta = _check_readable(conn, url, model)
