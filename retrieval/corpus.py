@@ -6,8 +6,8 @@ Only regular files whose real path lies inside the folder are read: a symlink th
 
 from __future__ import annotations
 
-import hashlib
 import codecs
+import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,12 +50,11 @@ def parse_article(article_id: str, text: str) -> Article | None:
 
 def decode(data: bytes) -> str:
     """UTF-8, or UTF-16 with its byte-order mark; ValueError says why anything else is refused."""
-    for bom, encoding in ((codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
-        if data.startswith(bom):
-            try:
-                return data.decode(encoding)
-            except UnicodeDecodeError:
-                raise ValueError("UTF-16 byte-order mark but invalid UTF-16; re-save it as UTF-8") from None
+    if data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        try:
+            return data.decode("utf-16")  # the mark says which byte order
+        except UnicodeDecodeError:
+            raise ValueError("UTF-16 byte-order mark but invalid UTF-16; re-save it as UTF-8") from None
     if b"\x00" in data:
         raise ValueError("binary file (contains NUL bytes)")
     try:
