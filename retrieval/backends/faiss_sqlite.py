@@ -111,10 +111,11 @@ def _file_identity(folder: Path) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
-def rebuild_advice(folder: Path, meta: dict[str, str]) -> str:
-    """The command that rebuilds this index from the corpus it was built from (never a default one)."""
-    corpus = meta.get("corpus")
-    return f"python -m retrieval.index --corpus {corpus} --index {folder} --rebuild" if corpus else f"python -m retrieval.index --corpus YOUR_ARTICLES --index {folder} --rebuild"
+def index_command(folder: Path, meta: dict[str, str] | None = None, rebuild: bool = False) -> str:
+    """The command that updates (or rebuilds) this index from the corpus it was built from; never a
+    default corpus, which would replace the real articles."""
+    corpus = (meta or {}).get("corpus") or "YOUR_ARTICLES"
+    return f"python -m retrieval.index --corpus {corpus} --index {folder}" + (" --rebuild" if rebuild else "")
 
 
 def load_vectors(folder: Path, meta: dict[str, str], conn: sqlite3.Connection):
@@ -130,7 +131,7 @@ def load_vectors(folder: Path, meta: dict[str, str], conn: sqlite3.Connection):
         problem = f"holds {vectors.ntotal} vectors of dimension {vectors.d}"
     except Exception as exc:  # faiss raises bare RuntimeErrors for missing and corrupt files
         problem = f"is missing or corrupt ({str(exc).splitlines()[0][:120]})"
-    log.warning("vector file %s %s; rebuilding it in memory from the index database (run python -m retrieval.index --corpus %s --index %s to repair the file)", path, problem, meta.get("corpus", "YOUR_ARTICLES"), folder)
+    log.warning("vector file %s %s; rebuilding it in memory from the index database (run %s to repair the file)", path, problem, index_command(folder, meta))
     vectors, _ = _make_faiss(*_chunk_vectors(conn, int(meta["dim"])))
     return vectors
 
@@ -145,14 +146,14 @@ def _chunk_vectors(conn: sqlite3.Connection, dim: int) -> tuple[np.ndarray, np.n
 class Index(base.Index):
     """Read side of an index folder. Thread-safe for concurrent readers."""
 
-    def __init__(self, folder: Path, conn: sqlite3.Connection, meta: dict[str, str], vectors):
+    def __init__(self, folder: Path, conn: sqlite3.Connection, meta: dict[str, str], vectors, identity: tuple[int, int] | None):
         self.folder = folder
         self.conn = conn
         self.meta = meta
         self.vectors = vectors  # faiss index with chunk rowids as ids
         self._texts: dict[str, str] = {}
         self._lock = threading.Lock()  # one connection, many answering threads
-        self._identity = _file_identity(folder)
+        self._identity = identity  # of the database file opened: a rebuild may put another in its place
 
     def _rows(self, sql: str, params=()) -> list[tuple]:
         with self._lock:
@@ -174,17 +175,13 @@ class Index(base.Index):
             meta = dict(conn.execute("SELECT key, value FROM meta"))
         except sqlite3.DatabaseError as exc:
             raise IndexProblem(
-                f"index database in {folder} is unreadable ({exc}); rebuild it with: "
-                f"python -m retrieval.index --corpus YOUR_ARTICLES --index {folder} --rebuild"
+                f"index database in {folder} is unreadable ({exc}); rebuild it with: {index_command(folder, rebuild=True)}"
             ) from exc
         if "generation" not in meta:
-            raise IndexProblem(f"index in {folder} was never finished; run python -m retrieval.index --corpus YOUR_ARTICLES --index {folder}")
+            raise IndexProblem(f"index in {folder} was never finished; run {index_command(folder)}")
         if model and meta.get("model") != model:
-            raise IndexProblem(f"index in {folder} was built with model {meta.get('model')!r}, not {model!r}; rebuild it with: {rebuild_advice(folder, meta)}")
-        vectors = load_vectors(folder, meta, conn)
-        index = cls(folder, conn, meta, vectors)
-        index._identity = identity
-        return index
+            raise IndexProblem(f"index in {folder} was built with model {meta.get('model')!r}, not {model!r}; rebuild it with: {index_command(folder, meta, rebuild=True)}")
+        return cls(folder, conn, meta, load_vectors(folder, meta, conn), identity)
 
     @property
     def model(self) -> str:
@@ -338,6 +335,7 @@ class Writer(base.Writer):
         meta = dict(self.conn.execute("SELECT key, value FROM meta"))
         self.model = meta.get("model")
         self.generation = int(meta.get("generation", 0))
+        self.faiss_bytes = meta.get("faiss_bytes")  # the size the vector file was written with
 
     @staticmethod
     def _open(folder: Path, rebuild: bool) -> sqlite3.Connection:
@@ -350,7 +348,7 @@ class Writer(base.Writer):
             return conn
         except sqlite3.DatabaseError as exc:
             if not rebuild:
-                raise IndexProblem(f"index database in {folder} is corrupt ({exc}); start over with: python -m retrieval.index --corpus YOUR_ARTICLES --index {folder} --rebuild") from exc
+                raise IndexProblem(f"index database in {folder} is corrupt ({exc}); start over with: {index_command(folder, rebuild=True)}") from exc
             log.warning("index database in %s is corrupt (%s); starting a new one", folder, exc)
         for path in [folder / DB_NAME, folder / f"{DB_NAME}-wal", folder / f"{DB_NAME}-shm", *folder.glob("vectors.*.faiss*")]:
             path.unlink(missing_ok=True)
@@ -362,16 +360,13 @@ class Writer(base.Writer):
         return dict(self.conn.execute("SELECT id, hash FROM articles"))
 
     def is_complete(self) -> bool:
-        """False for a new index, one whose first build never finished, or a missing or damaged vector file."""
-        if not self.generation:
-            return False
-        import faiss
-
+        """False for a new index, one whose first build never finished, or a vector file that is missing
+        or not the size it was written with (checked without reading it: it may be gigabytes)."""
         try:
-            vectors = faiss.read_index(str(faiss_path(self.folder, self.generation)))
-        except Exception:  # faiss raises bare RuntimeErrors for missing and corrupt files
+            size = faiss_path(self.folder, self.generation).stat().st_size
+        except OSError:
             return False
-        return vectors.ntotal == self.chunk_count()
+        return bool(self.generation) and self.faiss_bytes in (None, str(size))
 
     def missing_keys(self, keys: list[str]) -> list[str]:
         cached = set()
@@ -396,20 +391,21 @@ class Writer(base.Writer):
             vectors, ids = _chunk_vectors(conn, dim)
             index, kind = _make_faiss(vectors, ids)
             _write_atomically(index, faiss_path(self.folder, generation))
+            faiss_bytes = str(faiss_path(self.folder, generation).stat().st_size)
             conn.execute(
                 "DELETE FROM vectors WHERE key NOT IN (SELECT vector_key FROM chunks "
                 "UNION SELECT value FROM chunks, json_each(chunks.sentence_keys))"
             )
             conn.executemany(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-                [("model", model), ("dim", str(dim)), ("faiss_type", kind), ("generation", str(generation)), ("schema_version", str(SCHEMA_VERSION)), ("corpus", corpus)],
+                [("model", model), ("dim", str(dim)), ("faiss_type", kind), ("generation", str(generation)), ("schema_version", str(SCHEMA_VERSION)), ("corpus", corpus), ("faiss_bytes", faiss_bytes)],
             )
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             faiss_path(self.folder, generation).unlink(missing_ok=True)
             raise
-        self.generation = generation
+        self.generation, self.faiss_bytes = generation, faiss_bytes
         for old in self.folder.glob("vectors.*.faiss"):
             if old != faiss_path(self.folder, generation):
                 old.unlink(missing_ok=True)
