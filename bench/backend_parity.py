@@ -96,9 +96,13 @@ def compare(name: str, faiss_answers, pg_answers, faiss_metrics: dict, pg_metric
     for backend, metrics in (("faiss", faiss_metrics), ("postgres", pg_metrics)):
         print(f"| {backend} | " + " | ".join(f"{metrics[k]:.3f}" for k in keys) + " |")
     same_text = np.mean([a.text == b.text for a, b in zip(faiss_answers, pg_answers)])
-    same_top5 = np.mean([[h.chunk.id for h in a.sources[:5]] == [h.chunk.id for h in b.sources[:5]] for a, b in zip(faiss_answers, pg_answers)])
+    same_top5 = np.mean(
+        [[h.chunk.id for h in a.sources[:5]] == [h.chunk.id for h in b.sources[:5]] for a, b in zip(faiss_answers, pg_answers)]
+    )
     same_abstain = np.mean([a.abstained == b.abstained for a, b in zip(faiss_answers, pg_answers)])
-    print(f"identical answer text {same_text:.3f}, identical top-5 passages (in order) {same_top5:.3f}, same abstain decision {same_abstain:.3f}")
+    print(
+        f"identical answer text {same_text:.3f}, identical top-5 passages (in order) {same_top5:.3f}, same abstain decision {same_abstain:.3f}"
+    )
 
 
 def main() -> int:
@@ -135,7 +139,13 @@ def main() -> int:
         seed_questions = list(dict.fromkeys([*SEED_QUESTIONS, *SEED_GOLD]))
         faiss_answers, faiss_metrics = run(tmp / "seeds-faiss", encoder, seed_questions)
         pg_answers, pg_metrics = run(seeds_pg, encoder, seed_questions)
-        compare(f"Seed corpus: bench/latency.py's questions ({len(SEED_GOLD)} labelled, the rest unanswerable or vague)", faiss_answers, pg_answers, faiss_metrics, pg_metrics)
+        compare(
+            f"Seed corpus: bench/latency.py's questions ({len(SEED_GOLD)} labelled, the rest unanswerable or vague)",
+            faiss_answers,
+            pg_answers,
+            faiss_metrics,
+            pg_metrics,
+        )
     finally:
         stop()
         shutil.rmtree(tmp, ignore_errors=True)

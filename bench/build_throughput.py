@@ -25,10 +25,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from embeddings import Encoder  # noqa: E402
+from retrieval.backends import vector_key  # noqa: E402
 from retrieval.chunking import chunk_article  # noqa: E402
 from retrieval.corpus import load_corpus  # noqa: E402
 from retrieval.index import build  # noqa: E402
-from retrieval.backends import vector_key  # noqa: E402
 
 SQUAD_CORPUS = ROOT / ".eval/squad-v1.1/corpus"
 PER_FILE = 10
@@ -69,12 +69,21 @@ def raw_encode_seconds(encoder: Encoder, texts: list[str]) -> float:
 def unchanged_reindex(name: str, corpus: Path, index_dir: Path, first_seconds: float) -> None:
     """`build` again in this process with a fresh, unloaded encoder, then the CLI in a new process."""
     report = build(corpus, index_dir)
-    print(f"  {name}: unchanged re-index: embedded {report.embedded} (goal 0), {report.seconds:.3f} s, "
-          f"{100 * report.seconds / first_seconds:.2f} % of the first build (goal < 5 %)")
+    print(
+        f"  {name}: unchanged re-index: embedded {report.embedded} (goal 0), {report.seconds:.3f} s, "
+        f"{100 * report.seconds / first_seconds:.2f} % of the first build (goal < 5 %)"
+    )
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "retrieval.index", "--corpus", str(corpus), "--index", str(index_dir), "--quiet"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "retrieval.index", "--corpus", str(corpus), "--index", str(index_dir), "--quiet"],
+        cwd=ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     cli = time.perf_counter() - started
-    print(f"  {name}: same via `python -m retrieval.index` in a new process: {cli:.2f} s wall, {100 * cli / first_seconds:.1f} % of the first build")
+    print(
+        f"  {name}: same via `python -m retrieval.index` in a new process: {cli:.2f} s wall, {100 * cli / first_seconds:.1f} % of the first build"
+    )
 
 
 def main() -> None:
@@ -103,7 +112,9 @@ def main() -> None:
         if report.embedded != len(texts):
             raise SystemExit(f"build embedded {report.embedded} texts, not the {len(texts)} timed raw")
         print(f"  raw model.encode: {raw_rate:6.2f} texts/s  ({before:.1f} s + {after:.1f} s, halves before and after the build)")
-        print(f"  build (pipeline): {build_rate:6.2f} texts/s  ({report.embedded} embedded in {report.seconds:.1f} s, {report.chunks} chunks)")
+        print(
+            f"  build (pipeline): {build_rate:6.2f} texts/s  ({report.embedded} embedded in {report.seconds:.1f} s, {report.chunks} chunks)"
+        )
         print(f"  pipeline loss: {100 * (1 - build_rate / raw_rate):.1f} % (goal < 10 %)")
         unchanged_reindex("squad subset", tmp / "corpus", tmp / "index", report.seconds)
 

@@ -34,7 +34,12 @@ from retrieval.sentences import split_sentences  # noqa: E402
 SEEDS = ROOT / "seeds"
 SQUAD = ROOT.parent / "shared" / "eval" / "squad-v1.1" / "dev-v1.1.json"
 QUESTION = "Who is Aram Hamparian?"
-SEED_QUESTIONS = [QUESTION, "What did Kim Kardashian ask her followers?", "Who trace their ancestry to Armenia?", "What is the capital of Armenia?"]
+SEED_QUESTIONS = [
+    QUESTION,
+    "What did Kim Kardashian ask her followers?",
+    "Who trace their ancestry to Armenia?",
+    "What is the capital of Armenia?",
+]
 ANSWER_ONCE = """
 import sys
 from embeddings import query_encoder
@@ -120,7 +125,9 @@ def run(args, work: Path) -> None:
     py = sys.executable
     repl = [py, "-m", "bot.repl", "--json", "--no-update", "--index", str(index)]
     _, traced = wall([py, "-X", "importtime", *repl[1:]], QUESTION + "\n")
-    print(f"repl_imports_torch: {'yes' if any(line.rsplit('|', 1)[-1].strip() == 'torch' for line in traced.stderr.splitlines()) else 'no'}")
+    print(
+        f"repl_imports_torch: {'yes' if any(line.rsplit('|', 1)[-1].strip() == 'torch' for line in traced.stderr.splitlines()) else 'no'}"
+    )
     repl_s = cold(repl, args.runs, QUESTION + "\n")
     script_s = cold([py, "-c", ANSWER_ONCE, str(index), QUESTION], args.runs)
     import_s = cold([py, "-c", "import sentence_transformers"], args.runs)
@@ -172,7 +179,9 @@ def run(args, work: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--index", help="an index folder; its ONNX encoder is exported if missing (default: seeds/ built into a temp folder)")
+    parser.add_argument(
+        "--index", help="an index folder; its ONNX encoder is exported if missing (default: seeds/ built into a temp folder)"
+    )
     parser.add_argument("--runs", type=int, default=3, help="timed cold starts per command")
     parser.add_argument("--questions", type=int, default=240, help="warm questions per encoder (>= 200)")
     args = parser.parse_args()

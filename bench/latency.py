@@ -105,20 +105,26 @@ def measure(name: str, index_dir: Path, questions: list[str], torch_encoder: Enc
             print(f"  {name}: {i + 1}/{len(questions)}", file=sys.stderr)
     raw, own, asked, fitted = timings["raw"], timings["own"], timings["ask"], timings["fitted"]
     ms = lambda samples, p: 1000 * percentile(samples, p)  # noqa: E731
-    print(f"{name}: {len(questions)} questions, {len(answerer.index)} chunks, answered {answered}, abstained {len(questions) - answered}; answering encoder {type(encoder).__name__}")
+    print(
+        f"{name}: {len(questions)} questions, {len(answerer.index)} chunks, answered {answered}, abstained {len(questions) - answered}; answering encoder {type(encoder).__name__}"
+    )
     print(f"  torch encode([q])  p50 {ms(raw, 50):7.1f} ms   p99 {ms(raw, 99):7.1f} ms   (baseline)")
     if separate:
         print(f"  {type(encoder).__name__}.encode([q]) p50 {ms(own, 50):7.1f} ms   p99 {ms(own, 99):7.1f} ms")
     print(f"  Answerer.ask(q)    p50 {ms(asked, 50):7.1f} ms   p99 {ms(asked, 99):7.1f} ms   (with the reader)")
     print(f"  ... without reader p50 {ms(fitted, 50):7.1f} ms   p99 {ms(fitted, 99):7.1f} ms")
-    print(f"  ratio ask / torch encode: p50 {percentile(asked, 50) / percentile(raw, 50):.2f}x   p99 {percentile(asked, 99) / percentile(raw, 99):.2f}x")
+    print(
+        f"  ratio ask / torch encode: p50 {percentile(asked, 50) / percentile(raw, 50):.2f}x   p99 {percentile(asked, 99) / percentile(raw, 99):.2f}x"
+    )
     answerer.index.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=200, help="timed questions per corpus (default %(default)s)")
-    parser.add_argument("--encoder", choices=["torch", "onnx"], help="answering encoder (default: embeddings.query_encoder(index) if present, else torch)")
+    parser.add_argument(
+        "--encoder", choices=["torch", "onnx"], help="answering encoder (default: embeddings.query_encoder(index) if present, else torch)"
+    )
     args = parser.parse_args()
 
     sys.stdout.reconfigure(line_buffering=True)

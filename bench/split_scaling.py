@@ -44,7 +44,9 @@ def main() -> None:
         chunks = chunk_article(article)
         seconds = time.perf_counter() - started
         base = base or seconds
-        print(f"  {mb:>5} MB  {len(chunks):>6,} chunks  {seconds:6.2f} s   {seconds / base:5.1f}x the 0.25 MB time (linear: {mb / SIZES_MB[0]:.0f}x)")
+        print(
+            f"  {mb:>5} MB  {len(chunks):>6,} chunks  {seconds:6.2f} s   {seconds / base:5.1f}x the 0.25 MB time (linear: {mb / SIZES_MB[0]:.0f}x)"
+        )
 
 
 if __name__ == "__main__":

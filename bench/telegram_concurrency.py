@@ -24,6 +24,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 from fake_bot_api import TOKEN, FakeBotAPI  # noqa: E402
 
 from bot.telegram import ANSWER_THREADS, build_application, serve  # noqa: E402
+from retrieval.service import Service  # noqa: E402
+from retrieval.settings import Settings  # noqa: E402
 
 QUESTIONS = [
     "Who is Aram Hamparian?",
@@ -45,13 +47,13 @@ async def ask(api: FakeBotAPI, chats: list[int], round_: int) -> list[float]:
     return [api.sent(chat)[before[chat]].at - started for chat in chats]
 
 
-async def answer_only(answerer, rounds: int) -> list[float]:
+async def answer_only(service, rounds: int) -> list[float]:
     """The same crowd answered without Telegram (two at a time, as the bot does): what CPU alone costs."""
     slots = asyncio.Semaphore(ANSWER_THREADS)
 
     async def one(question: str, started: float) -> float:
         async with slots:
-            await asyncio.to_thread(answerer.ask, question, None)
+            await asyncio.to_thread(service.ask, question, None)
         return time.monotonic() - started
 
     samples = []
@@ -66,9 +68,10 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
     return cuts[49], cuts[94]
 
 
-async def measure(answerer, rounds: int) -> dict[str, list[float]]:
+async def measure(service, rounds: int) -> dict[str, list[float]]:
     with FakeBotAPI() as api:
-        app = build_application(answerer, TOKEN, base_url=api.url)
+        config = Settings(corpus=ROOT / "seeds", telegram_bot_token=TOKEN, telegram_api_base_url=api.url)
+        app = build_application(service, config)
         stop = asyncio.Event()
         task = asyncio.create_task(serve(app, stop, poll_timeout=10))
         while not app.running:
@@ -90,16 +93,14 @@ async def measure(answerer, rounds: int) -> dict[str, list[float]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5, help="rounds of %d questions each way (default %%(default)s)" % CROWD)
+    parser.add_argument("--rounds", type=int, default=5, help=f"rounds of {CROWD} questions each way (default %(default)s)")
     args = parser.parse_args()
 
-    from bot.startup import prepare
-
     with tempfile.TemporaryDirectory(prefix="bench-telegram-") as folder:
-        answerer = prepare(str(ROOT / "seeds"), folder)  # what `python -m bot.telegram` runs: the ONNX encoder
-        results = asyncio.run(measure(answerer, args.rounds))
-        results[f"{CROWD} answers, no bot"] = asyncio.run(answer_only(answerer, args.rounds))
-        answerer.index.close()
+        service = Service.start(Settings(corpus=ROOT / "seeds", index=Path(folder)))  # what `python -m bot.telegram` runs
+        results = asyncio.run(measure(service, args.rounds))
+        results[f"{CROWD} answers, no bot"] = asyncio.run(answer_only(service, args.rounds))
+        service.close()
 
     print(f"time to first reply, seed corpus, {args.rounds} rounds (fake Bot API on 127.0.0.1, AIORateLimiter defaults)")
     rows = {name: percentiles(samples) for name, samples in results.items()}

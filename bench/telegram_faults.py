@@ -24,6 +24,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 from fake_bot_api import TOKEN, FakeBotAPI  # noqa: E402
 
 from bot.telegram import build_application, serve  # noqa: E402
+from retrieval.service import Service  # noqa: E402
+from retrieval.settings import Settings  # noqa: E402
 
 QUESTIONS = [
     "Who is Aram Hamparian?",
@@ -40,9 +42,10 @@ def weather(api: FakeBotAPI) -> None:
     api.fail_randomly("getUpdates", 0.50, 502, 10)
 
 
-async def run(answerer, chats: int, per_chat: int, faults: bool, timeout: float) -> dict:
+async def run(service, chats: int, per_chat: int, faults: bool, timeout: float) -> dict:
     with FakeBotAPI() as api:
-        app = build_application(answerer, TOKEN, base_url=api.url)
+        config = Settings(corpus=ROOT / "seeds", telegram_bot_token=TOKEN, telegram_api_base_url=api.url)
+        app = build_application(service, config)
         stop = asyncio.Event()
         task = asyncio.create_task(serve(app, stop, poll_timeout=10))
         while not app.running:
@@ -79,15 +82,18 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for every answer (default %(default)s)")
     args = parser.parse_args()
 
-    from bot.startup import prepare
-
     with tempfile.TemporaryDirectory(prefix="bench-faults-") as folder:
-        answerer = prepare(str(ROOT / "seeds"), folder)
-        rows = {name: asyncio.run(run(answerer, args.chats, args.per_chat, faults, args.timeout)) for name, faults in (("no faults", False), ("fault mix", True))}
-        answerer.index.close()
+        service = Service.start(Settings(corpus=ROOT / "seeds", index=Path(folder)))  # what `python -m bot.telegram` runs
+        rows = {
+            name: asyncio.run(run(service, args.chats, args.per_chat, faults, args.timeout))
+            for name, faults in (("no faults", False), ("fault mix", True))
+        }
+        service.close()
     print(f"{args.chats * args.per_chat} questions from {args.chats} chats, seed corpus, fake Bot API on 127.0.0.1")
     for name, r in rows.items():
-        print(f"  {name:<10} answered {r['answered']}/{r['asked']}  duplicated {r['duplicated']}  in {r['seconds']:.1f} s  faults injected: {r['faults'] or 'none'}")
+        print(
+            f"  {name:<10} answered {r['answered']}/{r['asked']}  duplicated {r['duplicated']}  in {r['seconds']:.1f} s  faults injected: {r['faults'] or 'none'}"
+        )
     base, mix = rows["no faults"], rows["fault mix"]
     print(f"  time under faults / without: {mix['seconds'] / base['seconds']:.1f}x")
 

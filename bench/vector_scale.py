@@ -88,14 +88,18 @@ def add_timed(index, data: np.ndarray) -> tuple[float, float, float]:
 
 def row(label: str, n: int, kind: str, recall: float, one: np.ndarray, default: np.ndarray, built: tuple[float, float, float]) -> None:
     seconds, size, grown = built
-    print(f"{label:>10} {n:>9,} {kind:<22} {recall:7.3f} {np.percentile(one, 50):9.2f} {np.percentile(one, 99):9.2f} "
-          f"{np.percentile(default, 50):9.2f} {seconds:9.1f} {size:9.1f} {grown:9.1f}")
+    print(
+        f"{label:>10} {n:>9,} {kind:<22} {recall:7.3f} {np.percentile(one, 50):9.2f} {np.percentile(one, 99):9.2f} "
+        f"{np.percentile(default, 50):9.2f} {seconds:9.1f} {size:9.1f} {grown:9.1f}"
+    )
 
 
 def measure(label: str, data: np.ndarray, args, rng: np.random.Generator) -> dict:
     """Prints the exact row, then one row per (efConstruction, efSearch); returns flat and HNSW p50s."""
     n = len(data)
-    queries = normalise(data[rng.choice(n, args.queries, replace=False)] + QUERY_NOISE * rng.standard_normal((args.queries, DIM), dtype=np.float32))
+    queries = normalise(
+        data[rng.choice(n, args.queries, replace=False)] + QUERY_NOISE * rng.standard_normal((args.queries, DIM), dtype=np.float32)
+    )
     flat = faiss.IndexFlatIP(DIM)
     built = add_timed(flat, data)
     _, truth = flat.search(queries, K)
@@ -114,7 +118,15 @@ def measure(label: str, data: np.ndarray, args, rng: np.random.Generator) -> dic
             _, found = hnsw.search(queries, K)
             recall = float(np.mean([len(set(a) & set(b)) / K for a, b in zip(truth, found)]))
             one = latencies_ms(hnsw, queries, 1)
-            row(label, n, f"HNSW{args.m} efC{ef_construction} efS{ef_search}", recall, one, latencies_ms(hnsw, queries, DEFAULT_THREADS), built)
+            row(
+                label,
+                n,
+                f"HNSW{args.m} efC{ef_construction} efS{ef_search}",
+                recall,
+                one,
+                latencies_ms(hnsw, queries, DEFAULT_THREADS),
+                built,
+            )
             result["hnsw"].append((recall, float(np.percentile(one, 50)), f"efC{ef_construction} efS{ef_search}"))
         del hnsw
     return result
@@ -124,14 +136,18 @@ def summary(results: list[dict]) -> None:
     """Exact search is linear in n: extrapolate from the largest size; the best HNSW setting with recall >= 0.95."""
     last = results[-1]
     per_vector = last["flat"] / last["n"]
-    print(f"exact search, 1 thread: {1e5 * per_vector:.1f} ms per 100 k vectors (from {last['n']:,}); "
-          f"20 ms at ~{20 / per_vector:,.0f} vectors, 50 ms at ~{50 / per_vector:,.0f}")
+    print(
+        f"exact search, 1 thread: {1e5 * per_vector:.1f} ms per 100 k vectors (from {last['n']:,}); "
+        f"20 ms at ~{20 / per_vector:,.0f} vectors, 50 ms at ~{50 / per_vector:,.0f}"
+    )
     for r in results:
         good = [h for h in r["hnsw"] if h[0] >= 0.95]
         if good:
             recall, ms, setting = min(good, key=lambda h: h[1])
-            print(f"  {r['n']:>9,}: fastest HNSW with recall@10 >= 0.95: {setting}, recall {recall:.3f}, "
-                  f"{ms:.2f} ms vs exact {r['flat']:.2f} ms p50 = {r['flat'] / ms:.1f}x faster")
+            print(
+                f"  {r['n']:>9,}: fastest HNSW with recall@10 >= 0.95: {setting}, recall {recall:.3f}, "
+                f"{ms:.2f} ms vs exact {r['flat']:.2f} ms p50 = {r['flat'] / ms:.1f}x faster"
+            )
         else:
             print(f"  {r['n']:>9,}: no HNSW setting reached recall@10 0.95")
 
@@ -149,7 +165,9 @@ def main() -> None:
     sys.stdout.reconfigure(line_buffering=True)
     rng = np.random.default_rng(7)
     print(f"vector_scale.py  {date.today()}  faiss {faiss.__version__}, default threads {DEFAULT_THREADS}, {args.queries} queries, k={K}")
-    print(f"{'data':>10} {'vectors':>9} {'index':<22} {'recall':>7} {'p50 1thr':>9} {'p99 1thr':>9} {'p50 dflt':>9} {'build s':>9} {'size MB':>9} {'RSS+ MB':>9}")
+    print(
+        f"{'data':>10} {'vectors':>9} {'index':<22} {'recall':>7} {'p50 1thr':>9} {'p99 1thr':>9} {'p50 dflt':>9} {'build s':>9} {'size MB':>9} {'RSS+ MB':>9}"
+    )
     measure("squad-real", squad_vectors(), args, rng)
     results = []
     for n in args.sizes:

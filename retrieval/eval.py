@@ -15,17 +15,20 @@ import shutil
 import string
 import sys
 import time
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 
-from retrieval import settings
-from retrieval.answer import ABSTAIN_WEIGHTS, READER_ABSTAIN_WEIGHTS, SENTENCE_WEIGHTS, Answerer, clean_question
-from retrieval.backends import BACKENDS, Location, open_index
-from retrieval.datasets import HALVES, Question, write_beir_corpus, write_squad_corpus
+from retrieval import abstention, choice, settings
 from retrieval import reader as reading
+from retrieval.answer import Answerer
+from retrieval.backends import BACKENDS, Location, location, open_index
+from retrieval.cli import run, setup_logging
+from retrieval.datasets import HALVES, Question, write_beir_corpus, write_squad_corpus
 from retrieval.index import build
+from retrieval.question import clean_question
 from retrieval.search import MODES, Searcher
 from retrieval.text import query_terms
 
@@ -89,7 +92,7 @@ class CachedEncoder:
 
 
 def answerers(where: Path | Location, encoder, with_reader: bool = True) -> dict[str, Answerer]:
-    """"reader": hybrid search with the learned reader choosing sentences and leading abstention;
+    """ "reader": hybrid search with the learned reader choosing sentences and leading abstention;
     the three search modes with the fitted sentence model, as before the reader."""
     index = open_index(where, model=encoder.name)
     systems = {mode: Answerer(Searcher(index, encoder), k=EVAL_K, mode=mode) for mode in MODES}
@@ -130,13 +133,21 @@ def _prepare(data: str, work: Path, encoder, articles: set[str] | None = None, n
     return questions, part_index
 
 
-def eval_squad(data: str, work: Path, encoder, limit: int | None = None, fit: bool = False, where: Location | None = None, split: str = "eval") -> dict:
+def eval_squad(
+    data: str, work: Path, encoder, limit: int | None = None, fit: bool = False, where: Location | None = None, split: str = "eval"
+) -> dict:
     encoder = CachedEncoder(encoder)
     questions, index_dir = _prepare(data, work, encoder, where=where)
     questions = sample([q for q in in_split(questions, split) if q.answers], limit)
     encoder.warm([clean_question(q.text) for q in questions])
     systems = answerers(index_dir, encoder)
-    result = {"dataset": f"squad:{Path(data).name}", "split": split, "n_questions": len(questions), "n_chunks": len(systems["hybrid"].index), "systems": {}}
+    result = {
+        "dataset": f"squad:{Path(data).name}",
+        "split": split,
+        "n_questions": len(questions),
+        "n_chunks": len(systems["hybrid"].index),
+        "systems": {},
+    }
     for mode, answerer in systems.items():
         started = time.perf_counter()
         ranked, answered, abstained = [], [], []
@@ -157,7 +168,9 @@ def _share(flags: list[bool]) -> float | None:
     return sum(flags) / len(flags) if flags else None
 
 
-def eval_holdout(data: str, work: Path, encoder, limit: int | None = None, fit: bool = False, split: str = "eval", reader: bool = True) -> dict:
+def eval_holdout(
+    data: str, work: Path, encoder, limit: int | None = None, fit: bool = False, split: str = "eval", reader: bool = True
+) -> dict:
     """Half the articles indexed (a fixed split): how often the bot declines, in and out of the corpus."""
     encoder = CachedEncoder(encoder)
     all_questions = write_squad_corpus(data, work / "corpus")
@@ -206,7 +219,7 @@ def logistic_fit(X: np.ndarray, y: np.ndarray, steps: int = 4000, rate: float = 
 def fit_abstention(rows: list[dict]) -> dict:
     """Refits the abstention model on holdout signals (the reader's model when the rows have its
     logit; SQuAD 2.0's unanswerable questions count as ones to decline) and shows what each threshold trades."""
-    names = list(READER_ABSTAIN_WEIGHTS if "reader" in rows[0] else ABSTAIN_WEIGHTS)
+    names = list(abstention.READER_WEIGHTS if "reader" in rows[0] else abstention.WEIGHTS)
     if "reader" not in rows[0]:
         rows = [r for r in rows if r["bucket"] != "unanswerable"]
     X = np.array([[r[name] for name in names] for r in rows])
@@ -220,7 +233,10 @@ def fit_abstention(rows: list[dict]) -> dict:
         return float(np.mean(part < t)) if len(part) else None
 
     table = {
-        f"{t:.2f}": {f"abstain_{b}" if b != "in_corpus" else "false_abstain_in_corpus": declined(b, t) for b in ("out_of_corpus", "in_corpus", "unanswerable")}
+        f"{t:.2f}": {
+            f"abstain_{b}" if b != "in_corpus" else "false_abstain_in_corpus": declined(b, t)
+            for b in ("out_of_corpus", "in_corpus", "unanswerable")
+        }
         for t in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
     }
     answerable = np.sort(conf[bucket == "in_corpus"])
@@ -228,7 +244,12 @@ def fit_abstention(rows: list[dict]) -> dict:
     for rate in (0.03, 0.04, 0.05):  # the threshold that falsely declines this share of answerable questions
         t = float(answerable[int(rate * len(answerable))]) if len(answerable) else 0.5
         points[f"{rate:.2f}"] = {"threshold": round(t, 4), **{f"abstain_{b}": declined(b, t) for b in ("out_of_corpus", "unanswerable")}}
-    return {"bias": round(bias, 3), "weights": dict(zip(names, np.round(weights, 3).tolist())), "thresholds": table, "at_false_declines": points}
+    return {
+        "bias": round(bias, 3),
+        "weights": dict(zip(names, np.round(weights, 3).tolist())),
+        "thresholds": table,
+        "at_false_declines": points,
+    }
 
 
 def fit_sentences(answerer: Answerer, questions: list[Question]) -> dict:
@@ -238,11 +259,11 @@ def fit_sentences(answerer: Answerer, questions: list[Question]) -> dict:
         answer = answerer.ask(q.text)
         query = clean_question(q.text)
         terms = query_terms(query)
-        for c in answerer.candidates(query, list(answer.sources), terms, answerer.index.idf(terms)):
-            X.append([c["features"][name] for name in SENTENCE_WEIGHTS])
-            y.append(has_gold(answerer.index.article_text(c["hit"].chunk.article_id)[c["start"] : c["end"]], q.answers))
+        for c in choice.candidates(query, list(answer.sources), terms, answerer.index.idf(terms)):
+            X.append([c.features[name] for name in choice.SENTENCE_WEIGHTS])
+            y.append(has_gold(c.text, q.answers))
     bias, weights = logistic_fit(np.array(X), np.array(y, dtype=float))
-    return {"bias": round(bias, 3), "weights": dict(zip(SENTENCE_WEIGHTS, np.round(weights, 3).tolist()))}
+    return {"bias": round(bias, 3), "weights": dict(zip(choice.SENTENCE_WEIGHTS, np.round(weights, 3).tolist()))}
 
 
 def ndcg_at_10(ranked_docs: list[str], relevant: dict[str, int]) -> float:
@@ -309,26 +330,48 @@ def print_table(result: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m retrieval.eval", description="Evaluate retrieval, answers and abstention on public data sets.")
-    parser.add_argument("dataset", choices=["squad", "beir"], help="squad: SQuAD v1.1/v2.0 JSON; beir: a BEIR folder (corpus.jsonl, queries.jsonl, qrels/)")
+    parser = argparse.ArgumentParser(
+        prog="python -m retrieval.eval", description="Evaluate retrieval, answers and abstention on public data sets."
+    )
+    parser.add_argument(
+        "dataset", choices=["squad", "beir"], help="squad: SQuAD v1.1/v2.0 JSON; beir: a BEIR folder (corpus.jsonl, queries.jsonl, qrels/)"
+    )
     parser.add_argument("--data", required=True, help="SQuAD JSON file or BEIR folder")
     parser.add_argument("--limit", type=int, help="a fixed, seeded sample of N questions")
-    parser.add_argument("--split", choices=[*HALVES, "all"], default="eval", help="questions of this half of the SQuAD articles; fit only on train, report on eval (default: %(default)s); retrieval is always over every paragraph")
+    parser.add_argument(
+        "--split",
+        choices=[*HALVES, "all"],
+        default="eval",
+        help="questions of this half of the SQuAD articles; fit only on train, report on eval (default: %(default)s); retrieval is always over every paragraph",
+    )
     parser.add_argument("--no-reader", action="store_true", help="--holdout: measure abstention without the learned reader")
     parser.add_argument("--holdout", action="store_true", help="index half the articles; measure abstention")
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--plot", type=Path, help="write a PNG of recall@k (squad without --holdout)")
-    parser.add_argument("--fit", action="store_true", help="also refit the model behind the defaults (sentence choice; with --holdout, abstention) and print it")
-    parser.add_argument("--backend", choices=BACKENDS, default=settings.setting("QA_BACKEND", "faiss"), help="index backend; postgres uses DATABASE_URL and replaces what that database holds (default: %(default)s, env QA_BACKEND)")
+    parser.add_argument(
+        "--fit",
+        action="store_true",
+        help="also refit the model behind the defaults (sentence choice; with --holdout, abstention) and print it",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help="index backend; postgres uses DATABASE_URL and replaces what that database holds (default: faiss, env QA_BACKEND)",
+    )
     parser.add_argument("--work", type=Path, default=Path(".eval"), help="where corpora and indexes are cached (default: %(default)s)")
     args = parser.parse_args(argv)
-    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    setup_logging()
+    return run(lambda: evaluate(args, parser))
+
+
+def evaluate(args, parser) -> int:
     from embeddings import Encoder
 
-    encoder = Encoder()
+    config = settings.load(overrides={"backend": args.backend})
+    encoder = Encoder(device=config.device)
     data = Path(args.data)
     work = args.work / (data.parent.name if data.is_file() else data.name)
-    where = Location(work / "index", args.backend, settings.setting("DATABASE_URL", "")) if args.backend != "faiss" else None
+    where = location(replace(config, index=work / "index")) if config.backend != "faiss" else None
     if args.dataset == "beir":
         result = eval_beir(args.data, work, encoder, args.limit, where)
     elif args.holdout:

@@ -18,6 +18,7 @@ from retrieval import backends, settings
 from retrieval.backends import IndexProblem, Location, Writer
 from retrieval.backends.base import chunk_rows
 from retrieval.chunking import chunk_article
+from retrieval.cli import run, setup_logging
 from retrieval.corpus import Skipped, load_corpus
 
 EMBED_BATCH = 256
@@ -83,18 +84,22 @@ def build(
     encoder=None,
     progress: bool = False,
     rebuild: bool = False,
+    device: str = "auto",
 ) -> BuildReport:
-    """Brings the index at `index` (a folder, or a Location) up to date with `corpus`. The model loads only if needed."""
+    """Brings the index at `index` (a folder, or a Location) up to date with `corpus`. The model loads
+    (on `device`) only if there is something to embed and no encoder was given."""
     started = time.perf_counter()
     if encoder is None:
         from embeddings import Encoder
 
-        encoder = Encoder()
+        encoder = Encoder(device=device)
     articles, skipped = load_corpus(corpus)
     writer = backends.open_writer(index, rebuild=rebuild)
     try:
         if writer.model not in (None, encoder.name) and not rebuild:
-            raise IndexProblem(f"index {index} was built with {writer.model!r}, not {encoder.name!r}; rebuild it with: python -m retrieval.index --corpus {corpus} --index {index} --rebuild")
+            raise IndexProblem(
+                f"index {index} was built with {writer.model!r}, not {encoder.name!r}; rebuild it with: python -m retrieval.index --corpus {corpus} --index {index} --rebuild"
+            )
         stored = writer.stored_hashes()
         current = {a.id for a in articles}
         # A rebuild rewrites every article in one swap: a running bot sees the old index or the new one.
@@ -120,7 +125,9 @@ def build(
     return report
 
 
-def update_index(corpus: str | Path, index: str | Path | Location, progress: bool = False, rebuild: bool = False) -> BuildReport:
+def update_index(
+    corpus: str | Path, index: str | Path | Location, progress: bool = False, rebuild: bool = False, device: str = "auto"
+) -> BuildReport:
     """What the CLI and the bots run: build, then make sure the torch-free encoder is there.
 
     Once exported, the ONNX encoder also embeds later updates: 2.2x the texts/s of
@@ -135,7 +142,7 @@ def update_index(corpus: str | Path, index: str | Path | Location, progress: boo
             encoder = OnnxEncoder(onnx_path(folder), threads=2)
         except Exception as exc:  # a missing onnxruntime or a damaged file: torch still works
             log.warning("indexing with sentence-transformers: the ONNX encoder did not load (%s)", exc)
-    report = build(corpus, index, encoder=encoder, progress=progress, rebuild=rebuild)
+    report = build(corpus, index, encoder=encoder, progress=progress, rebuild=rebuild, device=device)
     export_query_models(folder)
     return report
 
@@ -144,7 +151,6 @@ def export_query_models(folder: Path) -> None:
     """Exports the query encoder and the answer reader to ONNX once per folder and weights version
     (only then importing torch); a failure only costs speed or accuracy, and says so."""
     from embeddings import ensure_onnx
-
     from retrieval import reader
 
     try:
@@ -163,18 +169,22 @@ def main(argv: list[str] | None = None) -> int:
         description="Build or update the search index for a folder of .txt/.md articles. "
         "Unchanged articles are skipped; only new or edited text is embedded.",
     )
-    parser.add_argument("--corpus", default=settings.corpus_dir(), help="folder of articles (default: %(default)s, env QA_CORPUS)")
-    backends.add_options(parser)
-    parser.add_argument("--rebuild", action="store_true", help="re-read and rewrite every article in one swap (a corrupt database is started afresh); embeddings already made for the same text are reused")
+    settings.add_options(parser)
+    parser.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="re-read and rewrite every article in one swap (a corrupt database is started afresh); embeddings already made for the same text are reused",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar, warnings only")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(message)s")
-    logging.getLogger("faiss").setLevel(logging.WARNING)
-    try:
-        report = update_index(args.corpus, backends.from_args(args), progress=not args.quiet and sys.stderr.isatty(), rebuild=args.rebuild)
-    except (IndexProblem, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    setup_logging(logging.WARNING if args.quiet else logging.INFO)
+    return run(lambda: _index(args))
+
+
+def _index(args) -> int:
+    config = settings.from_args(args)
+    progress = not args.quiet and sys.stderr.isatty()
+    report = update_index(config.corpus, backends.location(config), progress=progress, rebuild=args.rebuild, device=config.device)
     print(report.summary())
     return 0
 

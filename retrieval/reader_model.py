@@ -70,15 +70,21 @@ def load_reader(folder: Path = WEIGHTS_DIR) -> ReaderNet:
 
     weights, meta = folder / WEIGHTS.name, folder / CARD.name
     if not weights.is_file() or not meta.is_file():
-        raise ReaderWeightsError(f"reader weights {weights} are missing; restore them with `git checkout -- retrieval/weights` or retrain with `python -m retrieval.train_reader`")
+        raise ReaderWeightsError(
+            f"reader weights {weights} are missing; restore them with `git checkout -- retrieval/weights` or retrain with `python -m retrieval.train_reader`"
+        )
     expected = json.loads(meta.read_text(encoding="utf-8")).get("sha256")
     if sha256(weights) != expected:
-        raise ReaderWeightsError(f"reader weights {weights} are corrupt (sha256 does not match {meta.name}); restore them from git or retrain with `python -m retrieval.train_reader`")
+        raise ReaderWeightsError(
+            f"reader weights {weights} are corrupt (sha256 does not match {meta.name}); restore them from git or retrain with `python -m retrieval.train_reader`"
+        )
     net = ReaderNet()
     state = {k: v.float() for k, v in load_file(str(weights)).items()}
     missing, unexpected = net.load_state_dict(state, strict=False)
     if unexpected or any(not k.startswith(FROZEN_PREFIX) for k in missing):
-        raise ReaderWeightsError(f"reader weights {weights} do not fit the bundled model (missing {missing[:3]}, unexpected {unexpected[:3]})")
+        raise ReaderWeightsError(
+            f"reader weights {weights} do not fit the bundled model (missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
     return net.eval()
 
 
@@ -95,7 +101,8 @@ def export_onnx(net: ReaderNet, path: Path) -> None:
             str(tmp),
             input_names=["input_ids", "attention_mask", "token_type_ids"],
             output_names=["logits"],
-            dynamic_axes={name: {0: "batch", 1: "tokens"} for name in ("input_ids", "attention_mask", "token_type_ids")} | {"logits": {0: "batch"}},
+            dynamic_axes={name: {0: "batch", 1: "tokens"} for name in ("input_ids", "attention_mask", "token_type_ids")}
+            | {"logits": {0: "batch"}},
             opset_version=17,
             dynamo=False,
         )

@@ -139,9 +139,4 @@ def _rrf(ids: list[int], dense: dict[int, float], lexical: dict[int, float]) -> 
         return {cid: r for r, cid in enumerate(sorted(scores, key=scores.get, reverse=True))}
 
     dense_rank, lexical_rank = ranks(dense), ranks(lexical)
-    return np.array(
-        [
-            1 / (RRF_K + dense_rank.get(i, len(ids))) + (1 / (RRF_K + lexical_rank[i]) if i in lexical_rank else 0)
-            for i in ids
-        ]
-    )
+    return np.array([1 / (RRF_K + dense_rank.get(i, len(ids))) + (1 / (RRF_K + lexical_rank[i]) if i in lexical_rank else 0) for i in ids])

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
-GREETING = "Hello! Ask me anything about the articles I have read, and I will answer with quotes from them and cite where each one comes from."
+GREETING = (
+    "Hello! Ask me anything about the articles I have read, and I will answer with quotes from them and cite where each one comes from."
+)
 ABOUT = (
     "I answer questions from a fixed set of articles. Every answer is quoted word for word from them, "
     "with numbered sources you can check. If the articles do not say, I tell you so instead of guessing."

@@ -79,7 +79,9 @@ def squad_pairs(v1: Path, v2: Path | None, half: str, negatives: bool = True) ->
                 positive = next(text for s, e, text in sentences if s == gold[0])
                 rest = [text for s, e, text in sentences if s not in gold]
                 if negatives:
-                    rest = _most_like(qa["question"], rest, SAME_PARAGRAPH_NEGATIVES) + _most_like(qa["question"], others, OTHER_PARAGRAPH_NEGATIVES)
+                    rest = _most_like(qa["question"], rest, SAME_PARAGRAPH_NEGATIVES) + _most_like(
+                        qa["question"], others, OTHER_PARAGRAPH_NEGATIVES
+                    )
                 pairs.append(Pair(qa["question"], title, positive, 1.0, qa["id"]))
                 pairs.extend(Pair(qa["question"], title, text, 0.0, qa["id"]) for text in rest)
     if v2 is not None:
@@ -136,22 +138,16 @@ def train(pairs: list[Pair], work: Path, seed: int, batch_size: int, lr: float, 
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
     plan = batches(pairs, batch_size, seed)
     warmup = max(1, len(plan) // 20)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min((s + 1) / warmup, max(0.0, (len(plan) - s) / (len(plan) - warmup))))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min((s + 1) / warmup, max(0.0, (len(plan) - s) / (len(plan) - warmup)))
+    )
     checkpoint = work / "checkpoint.pt"
-    step = 0
-    if checkpoint.exists():
-        state = torch.load(checkpoint, weights_only=False)
-        net.load_state_dict(state["net"])
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        step = state["step"]
-        torch.set_rng_state(state["rng"])
-        log.info("resuming from step %d of %d", step, len(plan))
+    first = _resume(checkpoint, net, optimizer, schedule, len(plan))
     tokenizer = pair_tokenizer()
     loss_fn = torch.nn.BCEWithLogitsLoss()
     net.train()
     started, losses = time.perf_counter(), []
-    for step in range(step, len(plan)):
+    for step in range(first, len(plan)):
         batch = plan[step]
         logits = net(**encode(tokenizer, batch))
         loss = loss_fn(logits, torch.tensor([p.label for p in batch]))
@@ -163,12 +159,47 @@ def train(pairs: list[Pair], work: Path, seed: int, batch_size: int, lr: float, 
         losses.append(loss.item())
         if (step + 1) % 50 == 0:
             rate = len(losses) * batch_size / (time.perf_counter() - started)
-            log.info("step %d/%d loss %.4f (%.1f pairs/s, %.0f min left)", step + 1, len(plan), np.mean(losses[-50:]), rate, (len(plan) - step - 1) * batch_size / rate / 60)
+            log.info(
+                "step %d/%d loss %.4f (%.1f pairs/s, %.0f min left)",
+                step + 1,
+                len(plan),
+                np.mean(losses[-50:]),
+                rate,
+                (len(plan) - step - 1) * batch_size / rate / 60,
+            )
         if (step + 1) % 200 == 0 or step + 1 == len(plan):
-            tmp = checkpoint.with_suffix(".tmp")
-            torch.save({"net": net.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(), "step": step + 1, "rng": torch.get_rng_state()}, tmp)
-            tmp.replace(checkpoint)
+            _save(checkpoint, net, optimizer, schedule, step + 1)
     return net.eval()
+
+
+def _resume(checkpoint: Path, net, optimizer, schedule, steps: int) -> int:
+    """The step to start from: 0, or where a killed run's last checkpoint left off (state restored)."""
+    import torch
+
+    if not checkpoint.exists():
+        return 0
+    state = torch.load(checkpoint, weights_only=False)
+    net.load_state_dict(state["net"])
+    optimizer.load_state_dict(state["optimizer"])
+    schedule.load_state_dict(state["schedule"])
+    torch.set_rng_state(state["rng"])
+    log.info("resuming from step %d of %d", state["step"], steps)
+    return state["step"]
+
+
+def _save(checkpoint: Path, net, optimizer, schedule, step: int) -> None:
+    import torch
+
+    state = {
+        "net": net.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "schedule": schedule.state_dict(),
+        "step": step,
+        "rng": torch.get_rng_state(),
+    }
+    tmp = checkpoint.with_suffix(".tmp")
+    torch.save(state, tmp)
+    tmp.replace(checkpoint)
 
 
 def score(net, pairs: list[Pair], batch_size: int = 64) -> np.ndarray:
@@ -216,14 +247,21 @@ def evaluate(net, v1: Path, v2: Path | None, limit: int, seed: int) -> dict:
         "unanswerable_questions": len(best_unanswerable),
         "top_sentence_holds_answer": float(np.mean(top_right)) if top_right else None,
         "auc_answerable_vs_unanswerable": auc(np.array(best_answerable), np.array(best_unanswerable)),
-        "unanswerable_declined_at_5pct_false_declines": float(np.mean(np.array(best_unanswerable) < threshold)) if best_unanswerable else None,
+        "unanswerable_declined_at_5pct_false_declines": float(np.mean(np.array(best_unanswerable) < threshold))
+        if best_unanswerable
+        else None,
     }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m retrieval.train_reader", description="Train the answer reader on SQuAD's training half, evaluate it on the other half, and write its weights.")
+    parser = argparse.ArgumentParser(
+        prog="python -m retrieval.train_reader",
+        description="Train the answer reader on SQuAD's training half, evaluate it on the other half, and write its weights.",
+    )
     parser.add_argument("--squad", type=Path, default=DEFAULT_V1, help="SQuAD v1.1 dev JSON (default: %(default)s)")
-    parser.add_argument("--squad2", type=Path, default=DEFAULT_V2, help="SQuAD 2.0 dev JSON, for unanswerable questions (default: %(default)s)")
+    parser.add_argument(
+        "--squad2", type=Path, default=DEFAULT_V2, help="SQuAD 2.0 dev JSON, for unanswerable questions (default: %(default)s)"
+    )
     parser.add_argument("--work", type=Path, default=Path(".train-reader"), help="checkpoints and the log (default: %(default)s)")
     parser.add_argument("--out", type=Path, help="where the weights go (default: retrieval/weights)")
     parser.add_argument("--seed", type=int, default=SEED)
@@ -266,7 +304,9 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or WEIGHTS_DIR
     save_weights(net, card, out)
     export_onnx(net, args.work / "reader.onnx")  # proves the export works before anyone relies on it
-    log.info("wrote %s (%.1f MB) in %.0f min", out, sum(f.stat().st_size for f in out.iterdir()) / 1e6, (time.perf_counter() - started) / 60)
+    log.info(
+        "wrote %s (%.1f MB) in %.0f min", out, sum(f.stat().st_size for f in out.iterdir()) / 1e6, (time.perf_counter() - started) / 60
+    )
     print(json.dumps(card, indent=2))
     return 0
 

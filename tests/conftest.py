@@ -1,4 +1,5 @@
-"""Shared fixtures: one real model load, one real PostgreSQL server, and one seed index per backend."""
+"""Shared fixtures: a fake encoder for most tests, the real model (loaded once) where it matters, one real
+PostgreSQL server, and seed indexes per backend."""
 
 from __future__ import annotations
 
@@ -9,23 +10,49 @@ import uuid
 from pathlib import Path
 
 import pytest
+from fake_encoder import HashEncoder, fake_answerer
 
+from retrieval import settings
 from retrieval.backends import BACKENDS, Location
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 SHARED_EVAL = ROOT.parent / "shared" / "eval"
+MODEL_FIXTURES = {"model", "model_index", "model_location", "answerer"}
+
+
+@pytest.fixture(autouse=True)
+def isolated_settings(monkeypatch, tmp_path_factory):
+    """No test sees the developer's environment or .env: settings come from what the test sets."""
+    for name in list(os.environ):
+        if name.startswith(("QA_", "TELEGRAM_")) or name in ("DATABASE_URL", "PGPASSWORD"):
+            monkeypatch.delenv(name)
+    monkeypatch.setattr(settings, "DOTENV", tmp_path_factory.getbasetemp() / "no-such-dir" / ".env")
+
+
+def pytest_collection_modifyitems(items):
+    """Tests that load the real model are `slow`: `pytest -m "not slow"` is the inner loop."""
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
 def encoder():
+    """The fake encoder: indexing, front ends and failures behave the same with any encoder."""
+    return HashEncoder()
+
+
+@pytest.fixture(scope="session")
+def model():
+    """The real bundled model, loaded once, for tests where the model is the point."""
     from embeddings import Encoder
 
     return Encoder(device="cpu")
 
 
 class CountingEncoder:
-    """The real encoder, counting how many texts it was asked to embed."""
+    """An encoder, counting how many texts it was asked to embed."""
 
     def __init__(self, inner):
         self.inner = inner
@@ -90,50 +117,68 @@ def fresh_location(request, tmp_path) -> Location:
     return Location(tmp_path / "idx", "postgres", request.getfixturevalue("postgres_url"))
 
 
-@pytest.fixture(scope="session")
-def seed_index(tmp_path_factory, encoder) -> Path:
-    """A built FAISS index of seeds/ (read-only for tests: copy it before changing anything)."""
+def _seed_location(request, backend: str, folder: Path, encoder, reader: bool) -> Location:
     from retrieval.index import build
-
     from retrieval.reader import ensure_onnx
 
-    folder = tmp_path_factory.mktemp("seed-index")
-    build(SEEDS, folder, encoder=encoder)
-    ensure_onnx(folder)  # answers over the seeds use the learned reader, as the bot does
-    return folder
-
-
-@pytest.fixture(scope="session", params=BACKENDS)
-def seed_location(request, seed_index, tmp_path_factory, encoder) -> Location:
-    """The seed index on each backend in turn (read-only for tests)."""
-    if request.param == "faiss":
-        return Location(seed_index)
-    from retrieval.index import build
-
-    from retrieval.reader import ensure_onnx
-
-    where = Location(tmp_path_factory.mktemp("pg-encoder"), "postgres", new_database(request.getfixturevalue("postgres_server")))
+    where = Location(folder)
+    if backend == "postgres":
+        where = Location(folder, "postgres", new_database(request.getfixturevalue("postgres_server")))
     build(SEEDS, where, encoder=encoder)
-    ensure_onnx(where.folder)
+    if reader:
+        ensure_onnx(folder)  # answers use the learned reader, as the bot's do
     return where
 
 
 @pytest.fixture(scope="session")
-def answerer(seed_location, encoder):
-    """Answers from the seed index, on each backend in turn."""
-    from retrieval.answer import Answerer
+def seed_index(request, tmp_path_factory, encoder) -> Path:
+    """seeds/ indexed with the fake encoder on FAISS (read-only for tests: copy it before changing anything)."""
+    return _seed_location(request, "faiss", tmp_path_factory.mktemp("seed-index"), encoder, reader=False).folder
 
-    answerer = Answerer.open(seed_location, encoder=encoder)
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def seed_location(request, seed_index, tmp_path_factory, encoder) -> Location:
+    """The fake-encoder seed index on each backend in turn (read-only for tests)."""
+    if request.param == "faiss":
+        return Location(seed_index)
+    return _seed_location(request, "postgres", tmp_path_factory.mktemp("pg-seed"), encoder, reader=False)
+
+
+@pytest.fixture(scope="session")
+def seed_answerer(seed_location, encoder):
+    """Answers from the fake-encoder seed index, without the reader, on each backend in turn."""
+    answerer = fake_answerer(seed_location, encoder)
     yield answerer
     answerer.index.close()
 
 
 @pytest.fixture(scope="session")
 def faiss_answerer(seed_index, encoder):
-    """For front-end tests, where the backend makes no difference."""
+    """For front-end tests, where neither the backend nor the model makes a difference."""
+    return fake_answerer(seed_index, encoder)
+
+
+@pytest.fixture(scope="session")
+def model_index(request, tmp_path_factory, model) -> Path:
+    """seeds/ indexed with the real model, with the reader exported: what `python -m bot.repl` builds."""
+    return _seed_location(request, "faiss", tmp_path_factory.mktemp("model-index"), model, reader=True).folder
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def model_location(request, model_index, tmp_path_factory, model) -> Location:
+    if request.param == "faiss":
+        return Location(model_index)
+    return _seed_location(request, "postgres", tmp_path_factory.mktemp("pg-model"), model, reader=True)
+
+
+@pytest.fixture(scope="session")
+def answerer(model_location, model):
+    """The real thing: model, reader, each backend in turn. For tests of answer quality."""
     from retrieval.answer import Answerer
 
-    return Answerer.open(seed_index, encoder=encoder)
+    answerer = Answerer.open(model_location, encoder=model)
+    yield answerer
+    answerer.index.close()
 
 
 @pytest.fixture

@@ -25,8 +25,19 @@ LIMIT = 4096
 TEXT_FIELDS = {"text", "parse_mode", "action", "callback_query_id", "url", "caption"}
 TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler", "a", "code", "pre", "blockquote", "tg-emoji"}
 COMMAND = re.compile(r"[a-z0-9_]{1,32}")
-ACTIONS = {"typing", "upload_photo", "record_video", "upload_video", "record_voice", "upload_voice", "upload_document",
-           "choose_sticker", "find_location", "record_video_note", "upload_video_note"}
+ACTIONS = {
+    "typing",
+    "upload_photo",
+    "record_video",
+    "upload_video",
+    "record_voice",
+    "upload_voice",
+    "upload_document",
+    "choose_sticker",
+    "find_location",
+    "record_video_note",
+    "upload_video_note",
+}
 
 
 class BadRequest(Exception):
@@ -58,7 +69,7 @@ class _TelegramHTML(HTMLParser):
         if tag not in TAGS:
             raise BadRequest(f'can\'t parse entities: Unsupported start tag "{tag}"')
         if tag == "span" and ("class", "tg-spoiler") not in attrs:
-            raise BadRequest("can't parse entities: Tag \"span\" must have class \"tg-spoiler\"")
+            raise BadRequest('can\'t parse entities: Tag "span" must have class "tg-spoiler"')
         self.open.append(tag)
 
     def handle_startendtag(self, tag, attrs):
@@ -92,7 +103,7 @@ def parse_html(text: str) -> str:
     parser.feed(text)
     parser.close()
     if parser.open:
-        raise BadRequest(f'can\'t parse entities: Can\'t find end tag corresponding to start tag "{parser.open[-1]}"')
+        raise BadRequest(f"can't parse entities: Can't find end tag corresponding to start tag \"{parser.open[-1]}\"")
     return "".join(parser.text)
 
 
@@ -124,7 +135,7 @@ class FakeBotAPI:
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
-    def __enter__(self) -> "FakeBotAPI":
+    def __enter__(self) -> FakeBotAPI:
         self._thread.start()
         return self
 
@@ -171,13 +182,17 @@ class FakeBotAPI:
     def press(self, message: dict, data: str, user_id: int | None = None) -> None:
         """A user pressing an inline button under one of the bot's messages."""
         user_id = user_id or abs(message["chat"]["id"])
-        self._push({"callback_query": {
-            "id": str(next(self._ids)),
-            "from": {"id": user_id, "is_bot": False, "first_name": f"User{user_id}"},
-            "message": message,
-            "chat_instance": str(message["chat"]["id"]),
-            "data": data,
-        }})
+        self._push(
+            {
+                "callback_query": {
+                    "id": str(next(self._ids)),
+                    "from": {"id": user_id, "is_bot": False, "first_name": f"User{user_id}"},
+                    "message": message,
+                    "chat_instance": str(message["chat"]["id"]),
+                    "data": data,
+                }
+            }
+        )
 
     def fail_next(self, method: str, times: int = 1, status: int = 429, retry_after: int | None = 1) -> None:
         """Answer the next `times` calls of `method` with `status` (429: with parameters.retry_after)."""
@@ -209,7 +224,9 @@ class FakeBotAPI:
         with self._cond:
             failures = self._failures.get(method)
             now = time.monotonic()
-            weather = [(st, ra) for m, share, st, until, ra in self._weather if m == method and now < until and self._random.random() < share]
+            weather = [
+                (st, ra) for m, share, st, until, ra in self._weather if m == method and now < until and self._random.random() < share
+            ]
             if failures or weather:
                 status, retry_after = failures.pop(0) if failures else weather[0]
                 description = f"Too Many Requests: retry after {retry_after}" if status == 429 else "Bad Gateway"

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.answer import MAX_QUESTION_CHARS
 from retrieval.conversation import Conversation, is_follow_up
+from retrieval.question import MAX_QUESTION_CHARS
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 
@@ -133,7 +133,7 @@ def test_a_quote_whose_offsets_no_longer_match_is_never_cited(answerer, monkeypa
     assert answer.citations == () and answer.abstained
 
 
-def test_a_headline_that_restates_the_question_is_not_the_answer(tmp_path, encoder):
+def test_a_headline_that_restates_the_question_is_not_the_answer(tmp_path, model):
     """News corpora repeat the question's words in headlines and teasers that answer nothing."""
     from retrieval.answer import Answerer
     from retrieval.index import build
@@ -151,9 +151,9 @@ def test_a_headline_that_restates_the_question_is_not_the_answer(tmp_path, encod
         "Thousands of people lined the course in the rain.\n",
         encoding="utf-8",
     )
-    build(corpus, tmp_path / "idx", encoder=encoder)
+    build(corpus, tmp_path / "idx", encoder=model)
     ensure_onnx(tmp_path / "idx")
-    answerer = Answerer.open(tmp_path / "idx", encoder=encoder)
+    answerer = Answerer.open(tmp_path / "idx", encoder=model)
     revenue = answerer.ask("What was Acme's Q2 2020 revenue?")
     assert not revenue.abstained and "$5.2 million" in revenue.citations[0].quote
     assert all(c.quote != "Acme Q2 2020 revenue." for c in revenue.citations)

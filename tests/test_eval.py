@@ -28,8 +28,16 @@ TINY_SQUAD = {
                     "context": "Photosynthesis is the process by which green plants turn light into chemical energy. "
                     "It takes place in the chloroplasts, which contain the pigment chlorophyll. Oxygen is released as a by-product.",
                     "qas": [
-                        {"id": "p1", "question": "Where does photosynthesis take place?", "answers": [{"text": "chloroplasts", "answer_start": 0}]},
-                        {"id": "p2", "question": "Which gas is released by photosynthesis?", "answers": [{"text": "Oxygen", "answer_start": 0}]},
+                        {
+                            "id": "p1",
+                            "question": "Where does photosynthesis take place?",
+                            "answers": [{"text": "chloroplasts", "answer_start": 0}],
+                        },
+                        {
+                            "id": "p2",
+                            "question": "Which gas is released by photosynthesis?",
+                            "answers": [{"text": "Oxygen", "answer_start": 0}],
+                        },
                     ],
                 }
             ],

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from fake_encoder import fake_answerer
 
 from retrieval import index as indexing
 from retrieval.backends import Location, faiss_sqlite, open_index, postgres
@@ -34,11 +35,9 @@ SEED_QUESTIONS = [
 ]
 
 
-@pytest.mark.parametrize(
-    "question, expected, mode", [(q, e, m) for q, e, modes in SEED_QUESTIONS for m in modes]
-)
-def test_each_search_mode_finds_the_seed_passage(seed_location, encoder, question, expected, mode):
-    texts = top_text(seed_location, encoder, question, mode)
+@pytest.mark.parametrize("question, expected, mode", [(q, e, m) for q, e, modes in SEED_QUESTIONS for m in modes])
+def test_each_search_mode_finds_the_seed_passage(model_location, model, question, expected, mode):
+    texts = top_text(model_location, model, question, mode)
     assert any(expected in " ".join(t.split()) for t in texts)
 
 
@@ -160,7 +159,9 @@ def test_postgres_problems_say_how_to_fix_them(postgres_url, tmp_path, encoder):
     empty = Location(tmp_path, "postgres", postgres_url)
     with pytest.raises(IndexProblem, match="python -m retrieval.index --backend postgres"):
         open_index(empty)
-    with pytest.raises(IndexProblem, match="cannot connect to database qa \\(qa@127.0.0.1:1\\).*Connection refused.*check DATABASE_URL") as problem:
+    with pytest.raises(
+        IndexProblem, match="cannot connect to database qa \\(qa@127.0.0.1:1\\).*Connection refused.*check DATABASE_URL"
+    ) as problem:
         open_index(Location(tmp_path, "postgres", "postgresql://qa:secret@127.0.0.1:1/qa?connect_timeout=2"))
     assert "secret" not in str(problem.value)
     with pytest.raises(IndexProblem, match="DATABASE_URL"):
@@ -206,9 +207,9 @@ def test_a_postgres_reader_survives_a_dropped_connection(seed_location, encoder)
     index.close()
 
 
-def test_index_records_model_and_type(seed_index):
+def test_index_records_model_and_type(seed_index, encoder):
     index = Index.open(seed_index)
-    assert index.meta["model"] == "all-MiniLM-L6-v2" and index.meta["dim"] == "384"
+    assert index.meta["model"] == encoder.name and index.meta["dim"] == str(encoder.dim)
     assert index.meta["faiss_type"] == "Flat,IP"
     with sqlite3.connect(seed_index / DB_NAME) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -229,10 +230,8 @@ def test_an_open_index_follows_a_rebuild(corpus_copy, fresh_location, encoder):
 
 
 def test_a_running_answerer_quotes_an_edited_article_at_its_new_offsets(corpus_copy, fresh_location, encoder):
-    from retrieval.answer import Answerer
-
     build(corpus_copy, fresh_location, encoder=encoder)
-    answerer = Answerer.open(fresh_location, encoder=encoder)
+    answerer = fake_answerer(fresh_location, encoder)
     question = "Who is Aram Hamparian?"
     before = answerer.ask(question).citations[0]
     article = corpus_copy / before.article
@@ -248,11 +247,19 @@ def test_a_running_answerer_quotes_an_edited_article_at_its_new_offsets(corpus_c
 KILLABLE_BUILD = """
 import sys
 from pathlib import Path
-from embeddings import Encoder
+import time
+sys.path.insert(0, "tests")
+from fake_encoder import HashEncoder
 from retrieval import index
 from retrieval.backends import Location
+
+class Slow(HashEncoder):  # as slow as the real model, so the kill lands mid-build
+    def encode(self, texts, progress=False):
+        time.sleep(0.05)
+        return super().encode(texts, progress)
+
 index.EMBED_BATCH = 4  # commit often, so the kill lands between batches
-index.build(sys.argv[1], Location(Path(sys.argv[2]), sys.argv[3], sys.argv[4]), encoder=Encoder(device="cpu"))
+index.build(sys.argv[1], Location(Path(sys.argv[2]), sys.argv[3], sys.argv[4]), encoder=Slow())
 """
 
 

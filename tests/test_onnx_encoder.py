@@ -19,13 +19,35 @@ ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 
 ODD = [
-    "", " ", "?", "42", "3.14159 2,718 1e-9 -17 +44 0000", "Call 555-0199 on 2020-10-01 at 10:30.",
-    "In 1988, 95% of the region's 180,000 people were Armenian.", "$1,000,000.00 / €5 / ¥300 / £12.50",
-    "Wer ist Aram Hamparian?", "Qui est le directeur exécutif de l'ANCA ?", "¿Dónde está Ereván?",
-    "Кто такой Арам Гампарян?", "亚美尼亚的首都是哪里？", "アルメニアの首都はどこですか", "Երևանը Հայաստանի մայրաքաղաքն է",
-    "مرحبا بالعالم", "שלום עולם", "नमस्ते दुनिया", "🙂🙂🙂", "Kim 💄 Kardashian 🇦🇲 posts 🔥🔥 #Artsakh @ANCA",
-    "\t tabs\nand\r\nnewlines  ", "<b>bold</b> &amp; </pre><script>alert(1)</script>", "ÀÉÎÕÜ ß æ ø å ŒŸ",
-    "\x00\x01\x1b[31mred\x7f", "a", "The", "x" * 2000, "word " * 600, "Armenia " * 300,
+    "",
+    " ",
+    "?",
+    "42",
+    "3.14159 2,718 1e-9 -17 +44 0000",
+    "Call 555-0199 on 2020-10-01 at 10:30.",
+    "In 1988, 95% of the region's 180,000 people were Armenian.",
+    "$1,000,000.00 / €5 / ¥300 / £12.50",
+    "Wer ist Aram Hamparian?",
+    "Qui est le directeur exécutif de l'ANCA ?",
+    "¿Dónde está Ereván?",
+    "Кто такой Арам Гампарян?",
+    "亚美尼亚的首都是哪里？",
+    "アルメニアの首都はどこですか",
+    "Երևանը Հայաստանի մայրաքաղաքն է",
+    "مرحبا بالعالم",
+    "שלום עולם",
+    "नमस्ते दुनिया",
+    "🙂🙂🙂",
+    "Kim 💄 Kardashian 🇦🇲 posts 🔥🔥 #Artsakh @ANCA",
+    "\t tabs\nand\r\nnewlines  ",
+    "<b>bold</b> &amp; </pre><script>alert(1)</script>",
+    "ÀÉÎÕÜ ß æ ø å ŒŸ",
+    "\x00\x01\x1b[31mred\x7f",
+    "a",
+    "The",
+    "x" * 2000,
+    "word " * 600,
+    "Armenia " * 300,
 ]
 
 
@@ -41,20 +63,20 @@ def varied_texts() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def onnx_index(seed_index, tmp_path_factory) -> Path:
-    """A copy of the seed index with its ONNX encoder exported: the one export of this module."""
+def onnx_index(model_index, tmp_path_factory) -> Path:
+    """A copy of the real seed index with its ONNX encoder exported: the one export of this module."""
     folder = tmp_path_factory.mktemp("onnx") / "index"
-    shutil.copytree(seed_index, folder)
+    shutil.copytree(model_index, folder)
     ensure_onnx(folder)
     return folder
 
 
-def test_onnx_vectors_match_sentence_transformers(onnx_index, encoder):
+def test_onnx_vectors_match_sentence_transformers(onnx_index, model):
     texts = varied_texts()
     assert len(texts) >= 250
     onnx = query_encoder(onnx_index)
     assert isinstance(onnx, OnnxEncoder)
-    got, want = onnx.encode(texts), encoder.encode(texts)
+    got, want = onnx.encode(texts), model.encode(texts)
     assert got.dtype == np.float32 and got.shape == (len(texts), 384)
     np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
     cosines = (got * want).sum(axis=1)
@@ -126,7 +148,11 @@ def test_answering_from_an_index_never_imports_torch(onnx_index):
     env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
     result = subprocess.run(
         [sys.executable, "-c", ANSWER_WITHOUT_TORCH, str(onnx_index)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
@@ -161,7 +187,10 @@ def test_updates_after_the_first_build_embed_without_torch(onnx_index, corpus_co
     (corpus_copy / "sevan.txt").write_text("Lake Sevan\n\nLake Sevan is the largest lake in Armenia.\n", encoding="utf-8")
     result = subprocess.run(
         [sys.executable, "-c", UPDATE_WITHOUT_TORCH, str(folder), str(corpus_copy)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"embedded": 1, "torch": False}

@@ -9,21 +9,27 @@ import pytest
 from retrieval.reader import Reader
 from retrieval.reader_model import CARD, WEIGHTS, ReaderWeightsError, load_reader
 
+pytestmark = pytest.mark.slow  # torch and the reader's weights in every test
+
 PAIRS = [
     ("Who won the 2021 race?", "Race report", "The 2021 race is in the books."),
     ("Who won the 2021 race?", "Race report", "Jane Doe won the 2021 race by two seconds ahead of Ann Lee."),
     ("What was Acme's revenue in Q2 2020?", "Acme results", "Acme Q2 2020 revenue."),
-    ("What was Acme's revenue in Q2 2020?", "Acme results", "Acme reported revenue of $5.2 million for the second quarter of 2020, up 8 percent."),
+    (
+        "What was Acme's revenue in Q2 2020?",
+        "Acme results",
+        "Acme reported revenue of $5.2 million for the second quarter of 2020, up 8 percent.",
+    ),
     ("When was the bridge opened?", "Old bridge", "The bridge was opened to traffic on 3 May 1911."),
     ("When was the bridge opened?", "Old bridge", "People often ask when the bridge was opened."),
 ]
 
 
 @pytest.fixture(scope="module")
-def reader(seed_index):
+def reader(model_index):
     from retrieval.reader import ensure_onnx
 
-    return Reader(ensure_onnx(seed_index))
+    return Reader(ensure_onnx(model_index))  # exported there already
 
 
 def test_onnx_scores_match_torch(reader):

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from bot.repl import run_json
+from retrieval.service import Service
+from retrieval.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 CITATION_KEYS = {"n", "article", "title", "chunk_id", "start", "end", "quote", "score"}
@@ -32,7 +34,7 @@ def check_answer_record(record, question):
 def test_json_mode_writes_one_object_per_line_hostile_lines_included(answerer):
     lines = ["Who is Aram Hamparian?", "/reset", *HOSTILE, "What is the capital of France?"]
     out = io.StringIO()
-    run_json(answerer, [line + "\n" for line in lines], out)
+    run_json(Service(Settings(), answerer), [line + "\n" for line in lines], out)
     records = [json.loads(line) for line in out.getvalue().splitlines()]
     assert len(records) == len(lines)
     assert records[1] == {"command": "/reset", "ok": True}
@@ -45,7 +47,11 @@ def test_json_mode_writes_one_object_per_line_hostile_lines_included(answerer):
 
 def test_json_lines_form_one_conversation_until_reset(answerer):
     out = io.StringIO()
-    run_json(answerer, ["Who is Eric Esrailian?\n", "What film did he produce?\n", "/reset\n", "What film did he produce?\n"], out)
+    run_json(
+        Service(Settings(), answerer),
+        ["Who is Eric Esrailian?\n", "What film did he produce?\n", "/reset\n", "What film did he produce?\n"],
+        out,
+    )
     records = [json.loads(line) for line in out.getvalue().splitlines()]
     assert not records[1]["abstained"]
     assert any("Esrailian" in c["quote"] or "Promise" in c["quote"] for c in records[1]["citations"])
@@ -53,11 +59,11 @@ def test_json_lines_form_one_conversation_until_reset(answerer):
 
 
 @pytest.fixture(scope="module")
-def index_copy(seed_index, tmp_path_factory):
+def index_copy(model_index, tmp_path_factory):
     import shutil
 
     target = tmp_path_factory.mktemp("repl") / "index"
-    shutil.copytree(seed_index, target)
+    shutil.copytree(model_index, target)
     return target
 
 
@@ -67,7 +73,7 @@ def run_repl(args, stdin, index_dir, **env_overrides):
         [sys.executable, "-m", "bot.repl", "--corpus", str(ROOT / "seeds"), "--index", str(index_dir), *args],
         input=stdin.encode("utf-8", "surrogateescape"),
         capture_output=True,
-        cwd=ROOT,
+        cwd=index_dir.parent,  # not the checkout: a developer's .env there must not leak in
         env=env,
         timeout=300,
     )
@@ -107,13 +113,16 @@ def test_the_same_repl_on_postgres_builds_then_answers(index_copy, postgres_url)
     check_answer_record(first, "Who is Aram Hamparian?")
     assert first["citations"][0]["article"] == "003_f72df80af7b70ac3.txt" and second["abstained"]
     proc = run_repl(["--json"], "hello\n", index_copy, QA_BACKEND="postgres", DATABASE_URL="")
-    assert proc.returncode == 2 and "error: the postgres backend needs DATABASE_URL" in proc.stderr.decode()
+    assert proc.returncode == 2 and "error: QA_BACKEND=postgres needs DATABASE_URL" in proc.stderr.decode()
 
 
 def test_missing_corpus_and_index_is_one_clear_error(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "bot.repl", "--corpus", str(tmp_path / "no-corpus"), "--index", str(tmp_path / "no-index")],
-        capture_output=True, cwd=ROOT, timeout=300, stdin=subprocess.DEVNULL,
+        capture_output=True,
+        cwd=tmp_path,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
     )
     err = proc.stderr.decode()
     assert proc.returncode == 2

@@ -43,4 +43,4 @@ def test_pgpassword_is_protected_too(monkeypatch, caplog):
 def test_a_database_is_described_by_host_and_name_only():
     assert describe_database(FORMS["key=value"]) == "database qa (qa@127.0.0.1:1)"
     assert PASSWORD not in describe_database(FORMS["uri with raw @ and /"])
-    assert describe_database("postgresql://[broken") .startswith("the database in DATABASE_URL")
+    assert describe_database("postgresql://[broken").startswith("the database in DATABASE_URL")

@@ -12,11 +12,14 @@ from html import escape
 
 import pytest
 from fake_bot_api import TOKEN, FakeBotAPI, parse_html, utf16_length
+from fake_encoder import fake_answerer
 from telegram.error import InvalidToken
 
 from bot import telegram as tg
 from bot.telegram_html import render_answer, render_passage, split_html
 from retrieval.answer import Answer, Answerer, Citation
+from retrieval.service import Service
+from retrieval.settings import Settings
 
 QUESTION = "Who is Aram Hamparian?"
 UNANSWERABLE = "Who won the 2018 World Cup?"
@@ -52,10 +55,15 @@ async def replies(api: FakeBotAPI, chat_id: int, n: int = 1, method: str = "send
     return (await until(lambda: len(api.sent(chat_id, method)) >= n and api.sent(chat_id, method)))[:n]
 
 
+def application(answerer, url: str, token: str = TOKEN, **settings):
+    config = Settings(telegram_bot_token=token, telegram_api_base_url=url, **settings)
+    return tg.build_application(Service(config, answerer), config)
+
+
 @asynccontextmanager
-async def running(api: FakeBotAPI, answerer, **options):
+async def running(api: FakeBotAPI, answerer, **settings):
     """The bot, served exactly as `python -m bot.telegram` serves it, polling with a 1 s timeout."""
-    app = tg.build_application(answerer, api.token, base_url=api.url, **options)
+    app = application(answerer, api.url, api.token, **settings)
     stop = asyncio.Event()
     task = asyncio.create_task(tg.serve(app, stop, poll_timeout=1))
     await until(lambda: task.done() or app.running)
@@ -96,7 +104,7 @@ def long_answerer(tmp_path_factory, encoder):
     body = "\n\n".join(" ".join(sentence(3 * p + s) for s in range(3)) for p in range(2))
     (corpus / "zorblat.txt").write_text("The Zorblat lighthouse keepers & <friends>\n\n" + body + "\n", encoding="utf-8")
     build(corpus, folder, encoder=encoder)
-    return Answerer.open(folder, encoder=encoder)
+    return fake_answerer(folder, encoder)
 
 
 # --- startup, questions, sources -----------------------------------------------------------------
@@ -180,12 +188,12 @@ def test_a_button_from_before_a_reindex_gets_a_polite_answer(api, tmp_path, enco
     build(corpus, index, encoder=encoder)
 
     async def scenario():
-        async with running(api, Answerer.open(index, encoder=encoder)):
+        async with running(api, fake_answerer(index, encoder)):
             api.send(31, "Who built the Zorblat lighthouse?")
             (answer,) = await replies(api, 31)
         article.write_text("Lighthouse news\n\nThe Zorblat lighthouse was built in 1888 by Ada Quist. It still stands.\n", encoding="utf-8")
         build(corpus, index, encoder=encoder)  # what `python -m bot.telegram` does when it restarts
-        async with running(api, Answerer.open(index, encoder=encoder)):
+        async with running(api, fake_answerer(index, encoder)):
             api.press(answer.result, buttons(answer)[0]["callback_data"])
             api.press(answer.result, "src:1:0123456789abcdef:0:99999")  # forged
             return await replies(api, 31, 3)
@@ -297,10 +305,9 @@ def test_in_groups_only_commands_mentions_and_replies_are_answered(api, faiss_an
 
 
 def test_allowlist_refuses_a_stranger_once_and_answers_members(api, faiss_answerer):
-    access = tg.Access(users=frozenset({61}), chats=frozenset({-100600}))
 
     async def scenario():
-        async with running(api, faiss_answerer, access=access):
+        async with running(api, faiss_answerer, telegram_allowed_users=frozenset({61}), telegram_allowed_chats=frozenset({-100600})):
             api.send(62, QUESTION)
             api.send(62, QUESTION)
             api.send(61, QUESTION)
@@ -379,6 +386,7 @@ def test_a_slow_answer_does_not_hold_up_other_chats(api, faiss_answerer):
     assert fast.at < late.at
 
 
+@pytest.mark.slow  # waits out real back-offs
 def test_an_answer_survives_5xx_and_repeated_429_and_arrives_once(api, faiss_answerer):
     """One 502 or 500, or a fourth 429 in a row, used to replace the answer with an apology."""
 
@@ -399,7 +407,7 @@ def test_an_answer_survives_5xx_and_repeated_429_and_arrives_once(api, faiss_ans
 
 def test_an_answer_is_dropped_only_after_the_deadline_and_the_drop_is_logged(api, faiss_answerer, caplog):
     async def scenario():
-        async with running(api, faiss_answerer, send_deadline=2.5):
+        async with running(api, faiss_answerer, telegram_send_deadline_s=2.5):
             api.fail_next("sendMessage", 50, status=502)
             api.send(92, QUESTION)
             await until(lambda: "dropped" in caplog.text, timeout=20)
@@ -436,7 +444,13 @@ def test_odd_buttons_and_broken_text_get_an_answer_not_an_error(api, faiss_answe
             await replies(api, 94)
             api.press(message, "not-a-source-button")
             await until(lambda: api.sent(method="answerCallbackQuery"))
-            inline = {"id": "77", "from": {"id": 94, "is_bot": False, "first_name": "U"}, "inline_message_id": "abc", "chat_instance": "1", "data": "src:1:0123456789abcdef:0:5"}
+            inline = {
+                "id": "77",
+                "from": {"id": 94, "is_bot": False, "first_name": "U"},
+                "inline_message_id": "abc",
+                "chat_instance": "1",
+                "data": "src:1:0123456789abcdef:0:5",
+            }
             api._push({"callback_query": inline})
             await until(lambda: len(api.sent(method="answerCallbackQuery")) >= 2)
             api.send(94, "\ud800")
@@ -450,13 +464,14 @@ def test_odd_buttons_and_broken_text_get_an_answer_not_an_error(api, faiss_answe
     assert not any(r.levelno >= logging.ERROR for r in caplog.records)
 
 
+@pytest.mark.slow  # waits out real back-offs
 def test_an_unreachable_api_is_retried_at_start_and_while_polling(faiss_answerer, caplog):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
 
     async def scenario():
-        app = tg.build_application(faiss_answerer, TOKEN, base_url=f"http://127.0.0.1:{port}")
+        app = application(faiss_answerer, f"http://127.0.0.1:{port}")
         stop = asyncio.Event()
         task = asyncio.create_task(tg.serve(app, stop, poll_timeout=1))
         await asyncio.sleep(0.3)  # nothing listens yet: getMe fails
@@ -501,7 +516,7 @@ def test_the_token_never_reaches_the_logs(api, faiss_answerer, caplog):
 
 def test_a_rejected_token_stops_the_bot_with_invalid_token(api, faiss_answerer):
     async def scenario():
-        app = tg.build_application(faiss_answerer, "987654321:" + "x" * 35, base_url=api.url)
+        app = application(faiss_answerer, api.url, "987654321:" + "x" * 35)
         await tg.serve(app, asyncio.Event(), poll_timeout=1)
 
     with pytest.raises(InvalidToken):
@@ -512,8 +527,8 @@ def test_a_rejected_token_stops_the_bot_with_invalid_token(api, faiss_answerer):
     "env, message",
     [
         ({"TELEGRAM_BOT_TOKEN": ""}, "TELEGRAM_BOT_TOKEN is not set"),
-        ({"TELEGRAM_BOT_TOKEN": "not-a-token"}, "does not look like a bot token"),
-        ({"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_ALLOWED_USERS": "12,abc"}, "TELEGRAM_ALLOWED_USERS='12,abc' must be"),
+        ({"TELEGRAM_BOT_TOKEN": "not-a-token"}, "TELEGRAM_BOT_TOKEN=(hidden): must be a token from @BotFather"),
+        ({"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_ALLOWED_USERS": "12,abc"}, "TELEGRAM_ALLOWED_USERS='12,abc': must be"),
     ],
 )
 def test_bad_settings_are_one_clear_error(monkeypatch, capsys, env, message):

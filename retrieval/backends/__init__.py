@@ -9,12 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from retrieval import settings
-from retrieval.backends.base import Index, IndexProblem, StoredChunk, Writer, redact, vector_key
+from retrieval.backends.base import Index, StoredChunk, Writer, redact, vector_key
+from retrieval.errors import IndexProblem
+from retrieval.settings import BACKENDS, Settings
 
-BACKENDS = ("faiss", "postgres")
-
-__all__ = ["BACKENDS", "Index", "IndexProblem", "Location", "StoredChunk", "Writer", "open_index", "open_writer", "vector_key"]
+__all__ = ["BACKENDS", "Index", "IndexProblem", "Location", "StoredChunk", "Writer", "location", "open_index", "open_writer", "vector_key"]
 
 
 @dataclass(frozen=True)
@@ -22,6 +21,7 @@ class Location:
     folder: Path
     backend: str = "faiss"
     database_url: str = ""
+    ef_search: int = 100  # postgres: HNSW candidates per query (QA_PG_EF_SEARCH)
 
     def __post_init__(self):
         if self.backend not in BACKENDS:
@@ -46,13 +46,11 @@ def as_location(where: str | Path | Location) -> Location:
     return where if isinstance(where, Location) else Location(Path(where))
 
 
-def add_options(parser) -> None:
-    parser.add_argument("--index", default=settings.index_dir(), help="index folder; with postgres it holds only the exported query encoder (default: %(default)s, env QA_INDEX)")
-    parser.add_argument("--backend", choices=BACKENDS, default=settings.setting("QA_BACKEND", "faiss"), help="where the index lives; postgres connects to DATABASE_URL (default: %(default)s, env QA_BACKEND)")
-
-
-def from_args(args) -> Location:
-    return Location(Path(args.index), args.backend, settings.setting("DATABASE_URL", "") if args.backend == "postgres" else "")
+def location(settings: Settings) -> Location:
+    """Where the settings say the index lives."""
+    return Location(
+        settings.index, settings.backend, settings.database_url if settings.backend == "postgres" else "", settings.pg_ef_search
+    )
 
 
 def open_index(where: str | Path | Location, model: str | None = None) -> Index:
@@ -60,7 +58,7 @@ def open_index(where: str | Path | Location, model: str | None = None) -> Index:
     if where.backend == "postgres":
         from retrieval.backends import postgres
 
-        return postgres.Index.open(where.database_url, model=model)
+        return postgres.Index.open(where.database_url, model=model, ef_search=where.ef_search)
     from retrieval.backends import faiss_sqlite
 
     return faiss_sqlite.Index.open(where.folder, model=model)

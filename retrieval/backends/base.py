@@ -18,10 +18,6 @@ from retrieval.corpus import Article
 from retrieval.secrets import database_secrets, describe_database, protect
 
 
-class IndexProblem(RuntimeError):
-    """An index that is missing, corrupt, or built differently; the message says how to fix it."""
-
-
 def redact(url: str) -> str:
     """A database for logs and error messages: its host and name only; its password is also
     registered, so no log line can carry it (`retrieval.secrets`)."""
@@ -30,7 +26,7 @@ def redact(url: str) -> str:
 
 
 def vector_key(model: str, text: str) -> str:
-    return hashlib.sha256(f"{model}\0{text}".encode("utf-8")).hexdigest()
+    return hashlib.sha256(f"{model}\0{text}".encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -76,8 +72,17 @@ def chunk_rows(article: Article, chunks: list[Chunk], model: str) -> list[ChunkR
         sentences = chunk.sentence_texts()
         rows.append(
             ChunkRow(
-                chunk.id, article.id, ord_, chunk.start, chunk.end, article.title, chunk.text, list(chunk.sentences),
-                sentences, vector_key(model, chunk.text), [vector_key(model, t) for t in sentences],
+                chunk.id,
+                article.id,
+                ord_,
+                chunk.start,
+                chunk.end,
+                article.title,
+                chunk.text,
+                list(chunk.sentences),
+                sentences,
+                vector_key(model, chunk.text),
+                [vector_key(model, t) for t in sentences],
             )
         )
     return rows
@@ -94,7 +99,7 @@ class Index:
     def close(self) -> None:
         raise NotImplementedError
 
-    def __enter__(self) -> "Index":
+    def __enter__(self) -> Index:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from retrieval.backends import base
-from retrieval.backends.base import ChunkRow, IndexProblem, StoredChunk
+from retrieval.backends.base import ChunkRow, StoredChunk
 from retrieval.corpus import Article
+from retrieval.errors import IndexProblem
 from retrieval.text import query_terms
 
 DB_NAME = "index.sqlite"
@@ -55,15 +56,18 @@ HNSW_EF_SEARCH = 128
 
 log = logging.getLogger(__name__)
 
+
 def _take_build_lock(folder: Path):
     """One indexer per folder: a second one waits (saying so) instead of embedding the same texts and
     writing the same generation. The lock goes with the process, so a killed indexer never leaves it held."""
     import fcntl
 
     try:
-        handle = open(folder / LOCK_NAME, "a+b")
+        handle = open(folder / LOCK_NAME, "a+b")  # noqa: SIM115 (held until the build ends)
     except OSError as exc:
-        raise IndexProblem(f"index folder {folder} is read-only or not ours ({exc.strerror}), so it cannot be updated; answer from it as it is with --no-update") from exc
+        raise IndexProblem(
+            f"index folder {folder} is read-only or not ours ({exc.strerror}), so it cannot be updated; answer from it as it is with --no-update"
+        ) from exc
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -82,7 +86,9 @@ def connect(folder: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode=WAL")
     except sqlite3.OperationalError as exc:
         if "readonly" in str(exc) or not os.access(folder, os.W_OK):
-            raise IndexProblem(f"index folder {folder} is read-only, so it cannot be updated; answer from it as it is with --no-update, or make it writable") from exc
+            raise IndexProblem(
+                f"index folder {folder} is read-only, so it cannot be updated; answer from it as it is with --no-update, or make it writable"
+            ) from exc
         raise
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA synchronous=NORMAL")
@@ -131,7 +137,12 @@ def load_vectors(folder: Path, meta: dict[str, str], conn: sqlite3.Connection):
         problem = f"holds {vectors.ntotal} vectors of dimension {vectors.d}"
     except Exception as exc:  # faiss raises bare RuntimeErrors for missing and corrupt files
         problem = f"is missing or corrupt ({str(exc).splitlines()[0][:120]})"
-    log.warning("vector file %s %s; rebuilding it in memory from the index database (run %s to repair the file)", path, problem, index_command(folder, meta))
+    log.warning(
+        "vector file %s %s; rebuilding it in memory from the index database (run %s to repair the file)",
+        path,
+        problem,
+        index_command(folder, meta),
+    )
     vectors, _ = _make_faiss(*_chunk_vectors(conn, int(meta["dim"])))
     return vectors
 
@@ -160,15 +171,13 @@ class Index(base.Index):
             return self.conn.execute(sql, params).fetchall()
 
     @classmethod
-    def open(cls, folder: str | Path, model: str | None = None) -> "Index":
+    def open(cls, folder: str | Path, model: str | None = None) -> Index:
         import faiss
 
         faiss.omp_set_num_threads(1)  # one query needs one thread; a pool costs 20x on 2 busy cores
         folder = Path(folder)
         if not (folder / DB_NAME).exists():
-            raise IndexProblem(
-                f"no index in {folder}; build one with: python -m retrieval.index --corpus DIR --index {folder}"
-            )
+            raise IndexProblem(f"no index in {folder}; build one with: python -m retrieval.index --corpus DIR --index {folder}")
         identity = _file_identity(folder)
         try:
             conn = connect_readonly(folder)
@@ -180,7 +189,9 @@ class Index(base.Index):
         if "generation" not in meta:
             raise IndexProblem(f"index in {folder} was never finished; run {index_command(folder)}")
         if model and meta.get("model") != model:
-            raise IndexProblem(f"index in {folder} was built with model {meta.get('model')!r}, not {model!r}; rebuild it with: {index_command(folder, meta, rebuild=True)}")
+            raise IndexProblem(
+                f"index in {folder} was built with model {meta.get('model')!r}, not {model!r}; rebuild it with: {index_command(folder, meta, rebuild=True)}"
+            )
         return cls(folder, conn, meta, load_vectors(folder, meta, conn), identity)
 
     @property
@@ -204,7 +215,11 @@ class Index(base.Index):
     def chunk_vectors(self, rowids: list[int]) -> np.ndarray:
         """Vectors of the given chunks, read from SQLite so they match its rows (zeros if gone)."""
         marks = ",".join("?" * len(rowids))
-        rows = dict(self._rows(f"SELECT c.rowid, v.vec FROM chunks c JOIN vectors v ON v.key = c.vector_key WHERE c.rowid IN ({marks})", list(rowids)))
+        rows = dict(
+            self._rows(
+                f"SELECT c.rowid, v.vec FROM chunks c JOIN vectors v ON v.key = c.vector_key WHERE c.rowid IN ({marks})", list(rowids)
+            )
+        )
         dim = int(self.meta["dim"])
         return np.vstack([np.frombuffer(rows[i], dtype=np.float32) if i in rows else np.zeros(dim, np.float32) for i in rowids])
 
@@ -348,7 +363,9 @@ class Writer(base.Writer):
             return conn
         except sqlite3.DatabaseError as exc:
             if not rebuild:
-                raise IndexProblem(f"index database in {folder} is corrupt ({exc}); start over with: {index_command(folder, rebuild=True)}") from exc
+                raise IndexProblem(
+                    f"index database in {folder} is corrupt ({exc}); start over with: {index_command(folder, rebuild=True)}"
+                ) from exc
             log.warning("index database in %s is corrupt (%s); starting a new one", folder, exc)
         for path in [folder / DB_NAME, folder / f"{DB_NAME}-wal", folder / f"{DB_NAME}-shm", *folder.glob("vectors.*.faiss*")]:
             path.unlink(missing_ok=True)
@@ -398,7 +415,15 @@ class Writer(base.Writer):
             )
             conn.executemany(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-                [("model", model), ("dim", str(dim)), ("faiss_type", kind), ("generation", str(generation)), ("schema_version", str(SCHEMA_VERSION)), ("corpus", corpus), ("faiss_bytes", faiss_bytes)],
+                [
+                    ("model", model),
+                    ("dim", str(dim)),
+                    ("faiss_type", kind),
+                    ("generation", str(generation)),
+                    ("schema_version", str(SCHEMA_VERSION)),
+                    ("corpus", corpus),
+                    ("faiss_bytes", faiss_bytes),
+                ],
             )
             conn.execute("COMMIT")
         except BaseException:
@@ -423,7 +448,16 @@ class Writer(base.Writer):
         for row in rows:
             cursor = conn.execute(
                 "INSERT INTO chunks (id, article_id, ord, start, end, sentences, vector_key, sentence_keys) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (row.id, row.article_id, row.ord, row.start, row.end, json.dumps(row.sentences), row.vector_key, json.dumps(row.sentence_keys)),
+                (
+                    row.id,
+                    row.article_id,
+                    row.ord,
+                    row.start,
+                    row.end,
+                    json.dumps(row.sentences),
+                    row.vector_key,
+                    json.dumps(row.sentence_keys),
+                ),
             )
             conn.execute("INSERT INTO chunks_fts (rowid, title, text) VALUES (?, ?, ?)", (cursor.lastrowid, row.title, row.text))
 

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from retrieval import settings
 from retrieval.backends import base
-from retrieval.backends.base import ChunkRow, IndexProblem, StoredChunk, redact
+from retrieval.backends.base import ChunkRow, StoredChunk, redact
 from retrieval.corpus import Article
+from retrieval.errors import IndexProblem
 from retrieval.secrets import scrub
 from retrieval.text import query_terms
 
@@ -149,7 +149,9 @@ def _check_readable(conn, url: str, model: str | None) -> dict[str, str]:
         raise IndexProblem(f"no index in {redact(url)}; {hint}")
     pending = [v for v, _ in migrations() if v not in applied]
     if pending:
-        raise IndexProblem(f"the database schema in {redact(url)} lacks migrations {pending}; apply them with: python -m retrieval.index --backend postgres")
+        raise IndexProblem(
+            f"the database schema in {redact(url)} lacks migrations {pending}; apply them with: python -m retrieval.index --backend postgres"
+        )
     meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
     if "model" not in meta:
         raise IndexProblem(f"the index in {redact(url)} was never finished; {hint}")
@@ -165,8 +167,15 @@ def _pool(url: str):
     from psycopg_pool import ConnectionPool
 
     pool = ConnectionPool(
-        url, min_size=1, max_size=POOL_SIZE, kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S}, configure=_register_types,
-        check=ConnectionPool.check_connection, name="qa-index", open=True, timeout=POOL_WAIT_S,  # a dropped connection is replaced
+        url,
+        min_size=1,
+        max_size=POOL_SIZE,
+        kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
+        configure=_register_types,
+        check=ConnectionPool.check_connection,
+        name="qa-index",
+        open=True,
+        timeout=POOL_WAIT_S,  # a dropped connection is replaced
     )
     pool.url = url
     return pool
@@ -175,19 +184,19 @@ def _pool(url: str):
 class Index(base.Index):
     """Read side. A small pool of connections, so a bot's concurrent chats query in parallel."""
 
-    def __init__(self, pool, meta: dict[str, str]):
+    def __init__(self, pool, meta: dict[str, str], ef_search: int = DEFAULT_EF_SEARCH):
         self.pool = pool
         self.meta = meta
-        self.ef_search = int(settings.number("QA_PG_EF_SEARCH", DEFAULT_EF_SEARCH))
+        self.ef_search = ef_search
 
     @classmethod
-    def open(cls, url: str, model: str | None = None) -> "Index":
+    def open(cls, url: str, model: str | None = None, ef_search: int = DEFAULT_EF_SEARCH) -> Index:
         conn = connect(url)
         try:
             meta = _check_readable(conn, url, model)
         finally:
             conn.close()
-        return cls(_pool(url), meta)
+        return cls(_pool(url), meta, ef_search)
 
     def _rows(self, sql: str, params=None, ef_search: int = 0) -> list[tuple]:
         """Raises IndexProblem("... unavailable") within seconds while the server is down; the pool
@@ -201,7 +210,9 @@ class Index(base.Index):
             # A fresh pool tries the server at once next time, instead of after the old one's backoff.
             old, self.pool = self.pool, _pool(self.pool.url)
             old.close(timeout=0)
-            raise IndexProblem(f"{redact(self.pool.url)} is unavailable ({scrub(' '.join(str(exc).split()))[:200]}); answers resume when it is back") from exc
+            raise IndexProblem(
+                f"{redact(self.pool.url)} is unavailable ({scrub(' '.join(str(exc).split()))[:200]}); answers resume when it is back"
+            ) from exc
 
     def _query(self, sql: str, params, ef_search: int) -> list[tuple]:
         with self.pool.connection() as conn:
@@ -329,7 +340,8 @@ class Writer(base.Writer):
         with conn.transaction(), conn.cursor() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (SWAP_LOCK,))
             old_keys = [
-                k for (k,) in cur.execute(
+                k
+                for (k,) in cur.execute(
                     "SELECT vector_key FROM chunks WHERE article_id = ANY(%s) "
                     "UNION SELECT unnest(sentence_keys) FROM chunks WHERE article_id = ANY(%s)",
                     (ids, ids),
@@ -338,15 +350,10 @@ class Writer(base.Writer):
             cur.execute(TERM_STATS_SQL.format(sign="-"), (ids,))
             cur.execute("DELETE FROM term_stats WHERE df <= 0")
             cur.execute("DELETE FROM articles WHERE id = ANY(%s)", (ids,))  # chunks and embeddings cascade
-            cur.executemany("INSERT INTO articles (id, title, text, hash) VALUES (%s, %s, %s, %s)", [(a.id, a.title, a.text, a.hash) for a in articles])
             cur.executemany(
-                "INSERT INTO chunks (id, article_id, ord, start_offset, end_offset, sentences, vector_key, sentence_keys, title, body, title_len, body_len) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                [
-                    (r.id, r.article_id, r.ord, r.start, r.end, json.dumps(r.sentences), r.vector_key, r.sentence_keys, r.title, r.text, _word_count(r.title), _word_count(r.text))
-                    for r in rows
-                ],
+                "INSERT INTO articles (id, title, text, hash) VALUES (%s, %s, %s, %s)", [(a.id, a.title, a.text, a.hash) for a in articles]
             )
+            _insert_chunks(cur, rows)
             cur.execute(
                 "INSERT INTO chunk_embeddings (chunk_rowid, embedding) SELECT c.rowid, v.vec::halfvec FROM chunks c "
                 "JOIN vector_cache v ON v.key = c.vector_key WHERE c.article_id = ANY(%s)",
@@ -360,11 +367,7 @@ class Writer(base.Writer):
                 "AND NOT EXISTS (SELECT 1 FROM chunks c WHERE c.sentence_keys @> ARRAY[v.key])",
                 (old_keys,),
             )
-            chunks, avg_title, avg_body = cur.execute("SELECT count(*), coalesce(avg(title_len), 0), coalesce(avg(body_len), 0) FROM chunks").fetchone()
-            cur.executemany(
-                "INSERT INTO meta (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                [("model", model), ("dim", str(dim)), ("chunks", str(chunks)), ("avg_title_len", str(avg_title)), ("avg_body_len", str(avg_body)), ("corpus", corpus)],
-            )
+            chunks = _write_meta(cur, model, dim, corpus)
         self.model = model
         log.info("postgres index: %d chunks after replacing %d and removing %d articles", chunks, len(articles), len(removed))
 
@@ -373,3 +376,46 @@ class Writer(base.Writer):
 
     def close(self) -> None:
         self.conn.close()
+
+
+def _insert_chunks(cur, rows: list[ChunkRow]) -> None:
+    cur.executemany(
+        "INSERT INTO chunks (id, article_id, ord, start_offset, end_offset, sentences, vector_key, sentence_keys, title, body, title_len, body_len) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        [
+            (
+                r.id,
+                r.article_id,
+                r.ord,
+                r.start,
+                r.end,
+                json.dumps(r.sentences),
+                r.vector_key,
+                r.sentence_keys,
+                r.title,
+                r.text,
+                _word_count(r.title),
+                _word_count(r.text),
+            )
+            for r in rows
+        ],
+    )
+
+
+def _write_meta(cur, model: str, dim: int, corpus: str) -> int:
+    """Records what built the index and the averages BM25 needs; returns the chunk count."""
+    chunks, avg_title, avg_body = cur.execute(
+        "SELECT count(*), coalesce(avg(title_len), 0), coalesce(avg(body_len), 0) FROM chunks"
+    ).fetchone()
+    cur.executemany(
+        "INSERT INTO meta (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [
+            ("model", model),
+            ("dim", str(dim)),
+            ("chunks", str(chunks)),
+            ("avg_title_len", str(avg_title)),
+            ("avg_body_len", str(avg_body)),
+            ("corpus", corpus),
+        ],
+    )
+    return chunks
