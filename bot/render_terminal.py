@@ -36,10 +36,16 @@ def render_answer(answer: Answer, style: Style) -> str:
         return _wrap(answer.text)
     lines = [_wrap(answer.text), "", style("Sources:", BOLD)]
     for c in answer.citations:
-        lines.append(f"  {style(f'[{c.n}]', BOLD, CYAN)} {shown(c.title)} {style(f'({shown(c.article)})', DIM)}")
+        lines.append(f"  {style(f'[{c.n}]', BOLD, CYAN)} {shown(c.title)}{_dated(c)} {style(f'({shown(c.article)})', DIM)}")
+        if c.url:
+            lines.append(style(f"      {shown(c.url)}", DIM))
         quote = c.quote if c.quote[:1] in QUOTE_MARKS else f"“{c.quote}”"
         lines.append(_wrap(quote, indent="      "))
     return "\n".join(lines)
+
+
+def _dated(c: Citation) -> str:
+    return f", {shown(c.date)}" if c.date else ""
 
 
 def render_passage(citation: Citation, style: Style) -> str:

@@ -16,15 +16,17 @@ from retrieval.answer import Answer
 from retrieval.cli import run, setup_logging
 from retrieval.conversation import Conversation
 from retrieval.errors import IndexProblem
-from retrieval.service import Service
+from retrieval.service import Refused, Service
 
 HELP = """Ask a question about the articles and press Enter. Answers quote the articles; [n] points at a source.
   /sources   show the full passages behind the last answer
+  /add PATH_OR_URL  add an article (.txt .md .html .pdf .docx, or a web page) to the corpus and index it
   /reset     forget the conversation (follow-up questions start fresh)
   /help      this text
   /quit      leave (Ctrl-D and Ctrl-C work too)"""
 
 log = logging.getLogger("bot.repl")
+MAX_ADD_BYTES = 20 * 2**20  # the largest article file /add reads
 
 
 def answer_json(answer: Answer, latency_ms: float) -> dict:
@@ -42,6 +44,8 @@ def answer_json(answer: Answer, latency_ms: float) -> dict:
                 "end": c.end,
                 "quote": c.quote,
                 "score": c.score,
+                "date": c.date,
+                "url": c.url,
             }
             for c in answer.citations
         ],
@@ -115,6 +119,8 @@ def run_interactive(service: Service, history: Path) -> None:
             print("Conversation reset.")
         elif command == "/sources":
             print(render_sources(last, style))
+        elif command.startswith("/add"):
+            print(add_article(service, line.strip()[4:].strip()))
         elif command.startswith("/") and " " not in command:
             print(f"Unknown command {command}. /help lists the commands.")
         else:
@@ -150,9 +156,30 @@ def main(argv: list[str] | None = None) -> int:
     return run(lambda: _serve(args))
 
 
+def add_article(service: Service, where: str) -> str:
+    """`/add PATH_OR_URL`: what was added, or why not."""
+    if not where:
+        return "Usage: /add PATH_OR_URL"
+    try:
+        if where.startswith(("http://", "https://")):
+            added = service.add_url(where)
+        else:
+            path = Path(where).expanduser()
+            if not path.is_file():
+                return f"No such file: {where}"
+            added = service.add(path.name, path.read_bytes()) if path.stat().st_size <= MAX_ADD_BYTES else None
+            if added is None:
+                return f"{where} is larger than {MAX_ADD_BYTES // 2**20} MB"
+    except Refused as exc:
+        return f"Not added: {exc}"
+    return f"Added “{added.title}” as {added.article} ({added.passages} passages)."
+
+
 def _serve(args) -> int:
     config = settings.from_args(args)
     service = Service.start(config, update=not args.no_update, progress=sys.stderr.isatty() and not args.json)
+    if not args.no_watch and not args.no_update:
+        service.watch()
     if args.json:
         stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
         stdout = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", write_through=True)

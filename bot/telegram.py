@@ -431,7 +431,10 @@ def _serve(args) -> int:
     config = settings.from_args(args)
     if not config.telegram_bot_token:  # before the index update, which can take minutes
         raise SetupError(NO_TOKEN)
-    app = build_application(Service.start(config, update=not args.no_update), config)
+    service = Service.start(config, update=not args.no_update)
+    if not args.no_watch and not args.no_update:
+        service.watch()
+    app = build_application(service, config)
     try:
         asyncio.run(_serve_until_signalled(app))
     except KeyboardInterrupt:

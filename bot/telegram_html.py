@@ -53,8 +53,15 @@ def render_answer(answer) -> str:
 
 
 def render_sources(citations) -> str:
-    lines = "\n".join(f"[{c.n}] <i>{escape(c.title)}</i>" for c in citations)
-    return f"<b>Sources</b>\n{lines}"
+    """[n], the title (a link to the article when its URL is known) and its date when known."""
+    return "<b>Sources</b>\n" + "\n".join(_source_line(c) for c in citations)
+
+
+def _source_line(c) -> str:
+    title = f"<i>{escape(c.title)}</i>"
+    if c.url and c.url.startswith(("http://", "https://")):
+        title = f'<a href="{escape(c.url, quote=True)}">{title}</a>'
+    return f"[{c.n}] {title}" + (f", {escape(c.date)}" if c.date else "")
 
 
 def source_keyboard(citations) -> InlineKeyboardMarkup | None:

@@ -39,6 +39,8 @@ class Citation:
     score: float
     passage: str  # the whole chunk the quote came from, for "show sources"
     passage_start: int
+    date: str | None = None  # the article's publication date (YYYY-MM-DD), when known
+    url: str | None = None  # where the article was published, when known
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,7 @@ class Answerer:
             quote = self.index.article_text(chunk.article_id)[c.start : c.end]
             if not (chunk.start <= c.start < c.end <= chunk.end) or vector_key(self.index.model, quote) != c.key:
                 continue
+            date, url = self.index.article_source(chunk.article_id)
             citations.append(
                 Citation(
                     len(citations) + 1,
@@ -133,6 +136,8 @@ class Answerer:
                     round(c.score, 4),
                     chunk.text,
                     chunk.start,
+                    date,
+                    url,
                 )
             )
         return citations

@@ -1,4 +1,8 @@
-"""A folder of .txt/.md articles -> Article records, skipping unusable files with a reason.
+"""A folder of articles (text, Markdown, web pages, PDFs, Word files) -> Article records, skipping
+unusable files with a reason.
+
+Text and Markdown files are read whole, so offsets point into the file itself; other formats are
+reduced to their article text by `retrieval.extract`, and offsets point into that extracted text.
 
 Only regular files whose real path lies inside the folder are read: a symlink that points outside
 (to /etc/passwd, say) is skipped with a warning, and one that points inside is read once.
@@ -6,16 +10,15 @@ Only regular files whose real path lies inside the folder are read: a symlink th
 
 from __future__ import annotations
 
-import codecs
 import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from retrieval import extract
 from retrieval.errors import SetupError
 
-MAX_BYTES = 10 * 1024 * 1024
-SUFFIXES = {".txt", ".md"}
+MAX_BYTES = extract.MAX_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -24,9 +27,11 @@ log = logging.getLogger(__name__)
 class Article:
     id: str  # path relative to the corpus folder, with forward slashes
     title: str
-    text: str  # the whole file as decoded; every offset points into this
+    text: str  # the whole file as decoded (extracted, for web pages, PDFs, Word files); every offset points into this
     body_start: int  # offset where the body starts (just after the title line)
     hash: str
+    date: str | None = None  # publication date (YYYY-MM-DD) when the file says
+    url: str | None = None  # where it was published, when the file says
 
 
 @dataclass(frozen=True)
@@ -50,21 +55,6 @@ def parse_article(article_id: str, text: str) -> Article | None:
     return Article(article_id, title, text, body_start, digest)
 
 
-def decode(data: bytes) -> str:
-    """UTF-8, or UTF-16 with its byte-order mark; ValueError says why anything else is refused."""
-    if data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
-        try:
-            return data.decode("utf-16")  # the mark says which byte order
-        except UnicodeDecodeError:
-            raise ValueError("UTF-16 byte-order mark but invalid UTF-16; re-save it as UTF-8") from None
-    if b"\x00" in data:
-        raise ValueError("binary file (contains NUL bytes)")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"not UTF-8 (bad byte at offset {exc.start}); re-save it as UTF-8") from None
-
-
 def inside(root: Path, path: Path) -> Path | None:
     """The real path of `path` when it is a regular file inside `root` (itself resolved); else None."""
     try:
@@ -83,15 +73,28 @@ def read_article(path: Path, article_id: str) -> Article | Skipped:
     except OSError as exc:
         return Skipped(article_id, f"unreadable ({exc.strerror or exc})")
     try:
-        text = decode(data)
-    except ValueError as exc:
+        if extract.format_of(path.name) in ("text", "markdown"):
+            article = parse_article(article_id, extract.decode(data))
+        else:
+            article = extracted_article(article_id, extract.extract(path.name, data))
+    except extract.ExtractionError as exc:
         return Skipped(article_id, str(exc))
-    article = parse_article(article_id, text)
+    except Exception as exc:  # a parser's own failure on a hostile file: skip it, never stop the build
+        log.debug("extracting %s failed", article_id, exc_info=True)
+        return Skipped(article_id, f"could not be read ({type(exc).__name__}: {exc})")
     if article is None:
         return Skipped(article_id, "empty (no text)")
     if not article.text[article.body_start :].strip():
         return Skipped(article_id, "has a title line but no body")
     return article
+
+
+def extracted_article(article_id: str, item: extract.Extracted) -> Article:
+    """A page, PDF or Word file: the extracted body is the text; its title and metadata join the hash,
+    so a corrected title or date re-indexes the article."""
+    title = item.title or Path(article_id).stem
+    digest = hashlib.sha256("\0".join([title, item.date or "", item.url or "", item.text]).encode("utf-8")).hexdigest()
+    return Article(article_id, title, item.text, 0, digest, item.date, item.url)
 
 
 def load_corpus(folder: str | Path) -> tuple[list[Article], list[Skipped]]:
@@ -104,7 +107,7 @@ def load_corpus(folder: str | Path) -> tuple[list[Article], list[Skipped]]:
     skipped: list[Skipped] = []
     seen: dict[Path, str] = {}
     for path in sorted(root.rglob("*"), key=lambda p: (p.is_symlink(), p)):  # real files before links to them
-        if path.suffix.lower() not in SUFFIXES or not (path.is_file() or path.is_symlink()):
+        if extract.format_of(path.name) is None or not (path.is_file() or path.is_symlink()):
             continue
         article_id = path.relative_to(root).as_posix()
         if any(part.startswith(".") for part in path.relative_to(root).parts):

@@ -7,13 +7,18 @@ the REPL and the Telegram bot reach the index: they never open storage or an enc
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 
-from retrieval import backends
+from retrieval import backends, extract, intake
 from retrieval.answer import Answer, Answerer
 from retrieval.conversation import Conversation
-from retrieval.index import export_query_models, update_index
+from retrieval.index import BuildReport, build, export_query_models, update_index
+from retrieval.intake import Refused
 from retrieval.settings import Settings
+
+WATCH_DEBOUNCE_MS = 300  # a burst of writes (an editor's save, a copied folder) becomes one update
+__all__ = ["Added", "Passage", "Refused", "Service", "Stats"]
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +39,20 @@ class Stats:
     passages: int
 
 
+@dataclass(frozen=True)
+class Added:
+    article: str  # its file name in the corpus folder
+    title: str
+    passages: int
+
+
 class Service:
-    def __init__(self, settings: Settings, answerer: Answerer):
+    def __init__(self, settings: Settings, answerer: Answerer, encoder=None):
         self.settings = settings
         self.answerer = answerer
+        self.encoder = encoder  # what updates embed with; None: the index's exported ONNX encoder
+        self._updating = threading.Lock()  # one update at a time: the watcher's, an upload's, a removal's
+        self._stop = threading.Event()
 
     @classmethod
     def start(cls, settings: Settings, update: bool = True, progress: bool = False) -> Service:
@@ -72,5 +87,62 @@ class Service:
         counts = self.answerer.index.counts()
         return Stats(counts["articles"], counts["chunks"])
 
+    def articles(self) -> list[tuple[str, str]]:
+        """(file name, title) of every indexed article, sorted by file name."""
+        return self.answerer.index.article_titles()
+
+    # --- changing the corpus while answering -------------------------------------------------------
+
+    def update(self) -> BuildReport | None:
+        """Applies the corpus folder's changes to the index; a failure is logged and the index as it was
+        keeps answering (every update is one swap)."""
+        with self._updating:
+            try:
+                where = backends.location(self.settings)
+                if self.encoder is None:
+                    report = update_index(self.settings.corpus, where, device=self.settings.device)
+                else:  # embedding with a given encoder: there is no exported model to keep current
+                    report = build(self.settings.corpus, where, encoder=self.encoder)
+            except Exception as exc:
+                log.error("updating the index from %s failed; still answering from the previous index: %s", self.settings.corpus, exc)
+                return None
+        log.info("index updated: %s", report.summary().replace("\n", "; "))
+        return report
+
+    def watch(self) -> threading.Thread:
+        """Watches the corpus folder in a background thread and updates the index after each burst of changes."""
+        thread = threading.Thread(target=self._watch, name="corpus-watch", daemon=True)
+        thread.start()
+        return thread
+
+    def _watch(self) -> None:
+        from watchfiles import watch
+
+        log.info("watching %s for new, edited and deleted articles", self.settings.corpus)
+        for changes in watch(self.settings.corpus, debounce=WATCH_DEBOUNCE_MS, stop_event=self._stop, raise_interrupt=False):
+            if any(extract.format_of(path) for _, path in changes):
+                self.update()
+
+    def add(self, name: str, data: bytes) -> Added:
+        """Saves a file into the corpus folder (after checking that it reads) and indexes it: one
+        article's embeddings, not a rebuild. Raises Refused saying why."""
+        path, item = intake.save(self.settings.corpus, name, data)
+        self.update()
+        return Added(path.name, item.title or path.stem, self.answerer.index.passages_of(path.name))
+
+    def add_url(self, url: str) -> Added:
+        """Fetches a page (or a PDF, a Word file) and adds it as a file named after its URL."""
+        return self.add(*intake.fetch_article(url))
+
+    def remove(self, article: str) -> bool:
+        """Deletes an article's file from the corpus and the index; False when there is no such article."""
+        path = intake.find(self.settings.corpus, article)
+        if path is None:
+            return False
+        path.unlink()
+        self.update()
+        return True
+
     def close(self) -> None:
+        self._stop.set()
         self.answerer.index.close()

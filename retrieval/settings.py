@@ -147,6 +147,7 @@ def add_options(parser, serving: bool = False) -> None:
     )
     if serving:
         parser.add_argument("--no-update", action="store_true", help="answer from the index as it is; do not re-scan the corpus")
+        parser.add_argument("--no-watch", action="store_true", help="do not watch the corpus folder for new, edited or deleted articles")
 
 
 def from_args(args, **more) -> Settings:

@@ -110,9 +110,9 @@ def long_answerer(tmp_path_factory, encoder):
 # --- startup, questions, sources -----------------------------------------------------------------
 
 
-def test_startup_then_a_question_gets_a_cited_answer_and_a_button_shows_the_passage(api, answerer):
+def test_startup_then_a_question_gets_a_cited_answer_and_a_button_shows_the_passage(api, seed_answerer):
     async def scenario():
-        async with running(api, answerer):
+        async with running(api, seed_answerer):
             api.send(11, QUESTION)
             (answer,) = await replies(api, 11)
             button = buttons(answer)[0]
@@ -123,7 +123,7 @@ def test_startup_then_a_question_gets_a_cited_answer_and_a_button_shows_the_pass
     answer, button, passage = run(scenario())
     assert [c.method for c in api.calls[:4]] == ["getMe", "setMyCommands", "deleteWebhook", "getUpdates"]
     assert [c["command"] for c in api.sent(method="setMyCommands")[0].params["commands"]] == ["start", "help", "sources", "reset"]
-    expected = answerer.ask(QUESTION)
+    expected = seed_answerer.ask(QUESTION)
     citation = expected.citations[0]
     text = plain(answer)
     assert "Aram Hamparian" in text and "[1]" in text and citation.title in text

@@ -126,6 +126,10 @@ class Index:
     def article_text(self, article_id: str) -> str:
         raise NotImplementedError
 
+    def article_source(self, article_id: str) -> tuple[str | None, str | None]:
+        """The article's publication date and URL, when its file said (web pages, PDFs, Word files)."""
+        raise NotImplementedError
+
     def stored_vectors(self, keys: list[str]) -> dict[str, np.ndarray]:
         """Cached vectors by key (sentences and chunks alike)."""
         raise NotImplementedError
@@ -135,6 +139,13 @@ class Index:
         raise NotImplementedError
 
     def counts(self) -> dict[str, int]:
+        raise NotImplementedError
+
+    def article_titles(self) -> list[tuple[str, str]]:
+        """(id, title) of every article, sorted by id."""
+        raise NotImplementedError
+
+    def passages_of(self, article_id: str) -> int:
         raise NotImplementedError
 
     def idf(self, terms: list[str]) -> dict[str, float]:

@@ -29,7 +29,7 @@ SCHEMA_VERSION = 1
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS articles (
-    id TEXT PRIMARY KEY, title TEXT NOT NULL, text TEXT NOT NULL, hash TEXT NOT NULL
+    id TEXT PRIMARY KEY, title TEXT NOT NULL, text TEXT NOT NULL, hash TEXT NOT NULL, date TEXT, url TEXT
 );
 CREATE TABLE IF NOT EXISTS chunks (
     rowid INTEGER PRIMARY KEY,
@@ -286,6 +286,13 @@ class Index(base.Index):
         rows = self._rows("SELECT rowid FROM chunks WHERE id = ?", (chunk_id,))
         return self.chunks([rows[0][0]]).get(rows[0][0]) if rows else None
 
+    def article_source(self, article_id: str) -> tuple[str | None, str | None]:
+        try:
+            rows = self._rows("SELECT date, url FROM articles WHERE id = ?", (article_id,))
+        except sqlite3.OperationalError:  # an index from before dates and URLs, opened read-only
+            return None, None
+        return rows[0] if rows else (None, None)
+
     def article_text(self, article_id: str) -> str:
         text = self._texts.get(article_id)
         if text is None:
@@ -305,6 +312,12 @@ class Index(base.Index):
         ((articles,),) = self._rows("SELECT count(*) FROM articles")
         ((chunks,),) = self._rows("SELECT count(*) FROM chunks")
         return {"articles": articles, "chunks": chunks}
+
+    def article_titles(self) -> list[tuple[str, str]]:
+        return self._rows("SELECT id, title FROM articles ORDER BY id")
+
+    def passages_of(self, article_id: str) -> int:
+        return self._rows("SELECT count(*) FROM chunks WHERE article_id = ?", (article_id,))[0][0]
 
 
 def _make_faiss(vectors: np.ndarray, ids: np.ndarray):
@@ -360,6 +373,7 @@ class Writer(base.Writer):
             conn = connect(folder)
             conn.executescript(SCHEMA)
             conn.execute("SELECT count(*) FROM meta").fetchone()
+            _add_source_columns(conn)
             return conn
         except sqlite3.DatabaseError as exc:
             if not rebuild:
@@ -443,7 +457,8 @@ class Writer(base.Writer):
             conn.execute("DELETE FROM chunks WHERE article_id = ?", (article_id,))
             conn.execute("DELETE FROM articles WHERE id = ?", (article_id,))
         conn.executemany(
-            "INSERT INTO articles (id, title, text, hash) VALUES (?, ?, ?, ?)", [(a.id, a.title, a.text, a.hash) for a in articles]
+            "INSERT INTO articles (id, title, text, hash, date, url) VALUES (?, ?, ?, ?, ?, ?)",
+            [(a.id, a.title, a.text, a.hash, a.date, a.url) for a in articles],
         )
         for row in rows:
             cursor = conn.execute(
@@ -467,3 +482,11 @@ class Writer(base.Writer):
     def close(self) -> None:
         self.conn.close()
         self._lock.close()
+
+
+def _add_source_columns(conn: sqlite3.Connection) -> None:
+    """Indexes from before dates and URLs gain their columns (empty until the article is re-indexed)."""
+    have = {row[1] for row in conn.execute("PRAGMA table_info(articles)")}
+    for column in ("date", "url"):
+        if column not in have:
+            conn.execute(f"ALTER TABLE articles ADD COLUMN {column} TEXT")

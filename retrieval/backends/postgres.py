@@ -284,6 +284,10 @@ class Index(base.Index):
         rows = self._rows("SELECT text FROM articles WHERE id = %s", (article_id,))
         return rows[0][0] if rows else ""
 
+    def article_source(self, article_id: str) -> tuple[str | None, str | None]:
+        rows = self._rows("SELECT date, url FROM articles WHERE id = %s", (article_id,))
+        return rows[0] if rows else (None, None)
+
     def stored_vectors(self, keys: list[str]) -> dict[str, np.ndarray]:
         if not keys:
             return {}
@@ -302,6 +306,12 @@ class Index(base.Index):
     def counts(self) -> dict[str, int]:
         ((articles, chunks),) = self._rows("SELECT (SELECT count(*) FROM articles), (SELECT count(*) FROM chunks)")
         return {"articles": articles, "chunks": chunks}
+
+    def article_titles(self) -> list[tuple[str, str]]:
+        return [tuple(row) for row in self._rows("SELECT id, title FROM articles ORDER BY id")]
+
+    def passages_of(self, article_id: str) -> int:
+        return self._rows("SELECT count(*) FROM chunks WHERE article_id = %s", (article_id,))[0][0]
 
 
 class Writer(base.Writer):
@@ -351,7 +361,8 @@ class Writer(base.Writer):
             cur.execute("DELETE FROM term_stats WHERE df <= 0")
             cur.execute("DELETE FROM articles WHERE id = ANY(%s)", (ids,))  # chunks and embeddings cascade
             cur.executemany(
-                "INSERT INTO articles (id, title, text, hash) VALUES (%s, %s, %s, %s)", [(a.id, a.title, a.text, a.hash) for a in articles]
+                "INSERT INTO articles (id, title, text, hash, date, url) VALUES (%s, %s, %s, %s, %s, %s)",
+                [(a.id, a.title, a.text, a.hash, a.date, a.url) for a in articles],
             )
             _insert_chunks(cur, rows)
             cur.execute(
