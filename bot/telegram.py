@@ -13,12 +13,12 @@ import re
 import signal
 import sys
 import time
-from contextlib import asynccontextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass
 
 from telegram import BotCommand, Message, MessageEntity, Update
-from telegram.constants import ChatAction, ChatType, ParseMode
-from telegram.error import BadRequest, InvalidToken, NetworkError, RetryAfter, TelegramError
+from telegram.constants import ChatType, ParseMode
+from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -31,7 +31,9 @@ from telegram.ext import (
     filters,
 )
 
+from bot import telegram_articles
 from bot.telegram_html import SourceRef, render_answer, render_passage, render_sources, source_keyboard, split_html
+from bot.telegram_send import MAX_BACKOFF_S, deliver, reply, typing
 from retrieval import settings
 from retrieval.cli import run, setup_logging
 from retrieval.conversation import Conversation
@@ -43,8 +45,6 @@ from retrieval.settings import Settings
 log = logging.getLogger("bot.telegram")  # the same name when run as __main__
 
 UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
-TYPING_RENEW_S = 4.5  # Telegram shows "typing…" for 5 s per chat action
-MAX_BACKOFF_S = 30.0
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 ANSWER_THREADS = 2  # answers are CPU-bound: a couple at a time keeps torch from oversubscribing the cores
 
@@ -53,6 +53,7 @@ COMMANDS = [
     BotCommand("help", "How to ask questions"),
     BotCommand("sources", "The passages behind my last answer"),
     BotCommand("reset", "Forget this chat's conversation"),
+    BotCommand("articles", "The articles I answer from"),
 ]
 START = (
     "Hello! I answer questions about a set of news articles. Every answer is quoted word for word "
@@ -63,7 +64,9 @@ HELP = (
     "Ask a question in plain words, for example “Who is mentioned in the articles?”. "
     "Follow-up questions like “What did she say?” refer to the last topic.\n\n"
     "/sources – the passages behind my last answer\n"
-    "/reset – start a new conversation\n\n"
+    "/reset – start a new conversation\n"
+    "/articles – the articles I answer from\n"
+    "Admins: send a file (.txt .md .html .pdf .docx, up to 20 MB) or a link to add an article; /remove N deletes one.\n\n"
     "In a group, mention me or reply to one of my messages."
 )
 NO_SOURCES = "I haven't quoted any sources in this chat yet. Ask a question first."
@@ -109,40 +112,6 @@ def protect_token(token: str) -> None:
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     protect(token.partition(":")[2] or token)
-
-
-# --- delivery: an answer made is an answer sent ---------------------------------------------------
-
-
-async def deliver(send, what: str, deadline_s: float):
-    """Awaits `send()` until the Bot API takes it: every retry_after is waited out, network errors and
-    5xx back off (1, 2, 4 … 30 s). Gives up only after `deadline_s`, logging what was dropped; a
-    request Telegram refuses outright (400, 403) is not retried."""
-    started, delay = time.monotonic(), 1.0
-    while True:
-        try:
-            return await send()
-        except RetryAfter as exc:
-            wait, reason = _seconds(exc.retry_after) + 0.1, "flood limit"
-        except BadRequest:
-            raise
-        except NetworkError as exc:  # TimedOut, 5xx, connection errors
-            wait, reason = delay, str(exc)
-            delay = min(2 * delay, MAX_BACKOFF_S)
-        if time.monotonic() - started + wait > deadline_s:
-            log.error("dropped %s: the Bot API did not take it within %.0f s (%s)", what, deadline_s, reason)
-            return None
-        log.warning("sending %s failed (%s); retrying in %.1f s", what, reason, wait)
-        await asyncio.sleep(wait)
-
-
-def _seconds(value) -> float:
-    return value.total_seconds() if hasattr(value, "total_seconds") else float(value)
-
-
-async def reply(context: ContextTypes.DEFAULT_TYPE, chat_id: int, text: str, what: str, **options) -> None:
-    """A message the user must get, sent through `deliver` with the configured deadline."""
-    await deliver(lambda: context.bot.send_message(chat_id, text, **options), what, context.bot_data["send_deadline"])
 
 
 # --- handlers -----------------------------------------------------------------------------------
@@ -271,27 +240,6 @@ async def send_answer(context: ContextTypes.DEFAULT_TYPE, message: Message, answ
         await deliver(lambda p=piece, k=keyboard: message.reply_html(p, reply_markup=k), what, context.bot_data["send_deadline"])
 
 
-@asynccontextmanager
-async def typing(bot, chat_id: int):
-    """Shows "typing…" while the block runs, renewing it until the answer is ready."""
-
-    async def renew() -> None:
-        while True:
-            await asyncio.sleep(TYPING_RENEW_S)
-            with suppress(TelegramError):
-                await bot.send_chat_action(chat_id, ChatAction.TYPING)
-
-    try:
-        await bot.send_chat_action(chat_id, ChatAction.TYPING)
-    except TelegramError as exc:  # cosmetic: never worth losing the answer over
-        log.warning("chat %s: typing indicator failed (%s)", chat_id, exc)
-    task = asyncio.create_task(renew())
-    try:
-        yield
-    finally:
-        task.cancel()
-
-
 def _conversation(context: ContextTypes.DEFAULT_TYPE) -> Conversation:
     return context.chat_data.setdefault("conversation", Conversation())
 
@@ -337,12 +285,14 @@ def build_application(service: Service, config: Settings, answer_threads: int = 
         refused=set(),
         answer_slots=asyncio.Semaphore(answer_threads),
         send_deadline=config.telegram_send_deadline_s,
+        admins=config.telegram_admin_users,
     )
     app.add_handler(TypeHandler(Update, gate), group=-1)
     app.add_handler(CommandHandler("start", start))
     app.add_handler(CommandHandler("help", help_command))
     app.add_handler(CommandHandler("sources", sources))
     app.add_handler(CommandHandler("reset", reset))
+    telegram_articles.register(app, question)  # before questions: an admin's link adds an article
     app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, question))
     app.add_handler(CallbackQueryHandler(show_source, pattern=r"^src:"))
     app.add_handler(CallbackQueryHandler(unknown_button))

@@ -55,6 +55,7 @@ class Settings:
     )
     telegram_allowed_users: frozenset[int] = field(default=frozenset(), metadata={"env": "TELEGRAM_ALLOWED_USERS"})
     telegram_allowed_chats: frozenset[int] = field(default=frozenset(), metadata={"env": "TELEGRAM_ALLOWED_CHATS"})
+    telegram_admin_users: frozenset[int] = field(default=frozenset(), metadata={"env": "TELEGRAM_ADMIN_USERS"})
     telegram_send_deadline_s: float = field(default=300.0, metadata={"env": "TELEGRAM_SEND_DEADLINE_S", "min": 1.0, "max": 86_400.0})
 
     def __post_init__(self):

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from html import unescape
 from html.parser import HTMLParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 TOKEN = "1234567:AAFakeTokenForTestsOnly-0123456789ab"
 BOT_ID = int(TOKEN.partition(":")[0])
@@ -125,6 +125,7 @@ class FakeBotAPI:
         self._weather: list[tuple[str, float, int, float, int | None]] = []  # method, share, status, until, retry_after
         self._random = random.Random(7)
         self._ids = itertools.count(1)
+        self._files: dict[str, bytes] = {}
         self._closed = False
         self._cond = threading.Condition()
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
@@ -150,17 +151,8 @@ class FakeBotAPI:
 
     def send(self, chat_id: int, text: str, user_id: int | None = None, chat_type: str | None = None, reply_to: dict | None = None) -> dict:
         """A user's text message, with bot_command and mention entities as Telegram would add them."""
-        user_id = user_id or abs(chat_id)
-        chat = {"id": chat_id, "type": chat_type or ("private" if chat_id > 0 else "supergroup")}
-        if chat["type"] != "private":
-            chat["title"] = f"Group {chat_id}"
-        message = {
-            "message_id": next(self._ids),
-            "date": int(time.time()),
-            "chat": chat,
-            "from": {"id": user_id, "is_bot": False, "first_name": f"User{user_id}"},
-            "text": text,
-        }
+        message = self._message(chat_id, user_id, chat_type)
+        message["text"] = text
         entities = [
             {
                 "type": "bot_command" if m.group().startswith("/") else "mention",
@@ -173,9 +165,32 @@ class FakeBotAPI:
             message["entities"] = entities
         if reply_to:
             message["reply_to_message"] = reply_to
+        self._push({"message": message})
+        return message
+
+    def _message(self, chat_id: int, user_id: int | None, chat_type: str | None = None) -> dict:
+        user_id = user_id or abs(chat_id)
+        chat = {"id": chat_id, "type": chat_type or ("private" if chat_id > 0 else "supergroup")}
+        if chat["type"] != "private":
+            chat["title"] = f"Group {chat_id}"
+        message = {
+            "message_id": next(self._ids),
+            "date": int(time.time()),
+            "chat": chat,
+            "from": {"id": user_id, "is_bot": False, "first_name": f"User{user_id}"},
+        }
         with self._cond:
             self._chats[chat_id] = chat
             self._messages[(chat_id, message["message_id"])] = message
+        return message
+
+    def send_document(self, chat_id: int, name: str, data: bytes, user_id: int | None = None, size: int | None = None) -> dict:
+        """A user sending a file; `size` overrides the size Telegram reports (to test limits cheaply)."""
+        file_id = f"doc{next(self._ids)}"
+        with self._cond:
+            self._files[file_id] = data
+        message = self._message(chat_id, user_id)
+        message["document"] = {"file_id": file_id, "file_unique_id": file_id, "file_name": name, "file_size": size or len(data)}
         self._push({"message": message})
         return message
 
@@ -251,6 +266,23 @@ class FakeBotAPI:
 
     def api_getMe(self, params):
         return self.me
+
+    def api_getFile(self, params):
+        data = self._files.get(params.get("file_id"))
+        if data is None:
+            raise BadRequest("invalid file_id")
+        if len(data) > 20 * 1024 * 1024:
+            raise BadRequest("file is too big")
+        return {
+            "file_id": params["file_id"],
+            "file_unique_id": params["file_id"],
+            "file_size": len(data),
+            "file_path": f"documents/{params['file_id']}",
+        }
+
+    def download(self, path: str) -> bytes | None:
+        match = re.fullmatch(rf"/file/bot{re.escape(self.token)}/documents/(\w+)", path)
+        return self._files.get(match.group(1)) if match else None
 
     def api_deleteWebhook(self, params):
         return True
@@ -362,7 +394,15 @@ class FakeBotAPI:
                 params = {k: v if k in TEXT_FIELDS else _json(v) for k, v in parse_qsl(body, keep_blank_values=True)}
                 self._reply(*api.handle(match.group(2), params))
 
-            do_GET = do_POST
+            def do_GET(self):
+                if not self.path.startswith("/file/"):
+                    self.do_POST()
+                    return
+                data = api.download(unquote(self.path))
+                self.send_response(200 if data is not None else 404)
+                self.send_header("Content-Length", str(len(data or b"")))
+                self.end_headers()
+                self.wfile.write(data or b"")
 
             def _reply(self, status: int, body: dict) -> None:
                 data = json.dumps(body).encode()

@@ -23,6 +23,7 @@ BAD = {
     "TELEGRAM_API_BASE_URL": "localhost:8081",
     "TELEGRAM_ALLOWED_USERS": "12,abc",
     "TELEGRAM_ALLOWED_CHATS": "-100x",
+    "TELEGRAM_ADMIN_USERS": "me",
     "TELEGRAM_SEND_DEADLINE_S": "-1",
 }
 

@@ -55,9 +55,9 @@ async def replies(api: FakeBotAPI, chat_id: int, n: int = 1, method: str = "send
     return (await until(lambda: len(api.sent(chat_id, method)) >= n and api.sent(chat_id, method)))[:n]
 
 
-def application(answerer, url: str, token: str = TOKEN, **settings):
+def application(answerer, url: str, token: str = TOKEN, encoder=None, **settings):
     config = Settings(telegram_bot_token=token, telegram_api_base_url=url, **settings)
-    return tg.build_application(Service(config, answerer), config)
+    return tg.build_application(Service(config, answerer, encoder), config)
 
 
 @asynccontextmanager
@@ -122,7 +122,13 @@ def test_startup_then_a_question_gets_a_cited_answer_and_a_button_shows_the_pass
 
     answer, button, passage = run(scenario())
     assert [c.method for c in api.calls[:4]] == ["getMe", "setMyCommands", "deleteWebhook", "getUpdates"]
-    assert [c["command"] for c in api.sent(method="setMyCommands")[0].params["commands"]] == ["start", "help", "sources", "reset"]
+    assert [c["command"] for c in api.sent(method="setMyCommands")[0].params["commands"]] == [
+        "start",
+        "help",
+        "sources",
+        "reset",
+        "articles",
+    ]
     expected = seed_answerer.ask(QUESTION)
     citation = expected.citations[0]
     text = plain(answer)
