@@ -45,7 +45,8 @@ def render_answer(answer: Answer, style: Style) -> str:
 
 
 def _dated(c: Citation) -> str:
-    return f", {shown(c.date)}" if c.date else ""
+    """ ", 2024-03-15, p. 3" as far as the article says."""
+    return "".join(f", {part}" for part in (c.date and shown(c.date), c.page and f"p. {c.page}") if part)
 
 
 def render_passage(citation: Citation, style: Style) -> str:

@@ -46,6 +46,7 @@ def answer_json(answer: Answer, latency_ms: float) -> dict:
                 "score": c.score,
                 "date": c.date,
                 "url": c.url,
+                "page": c.page,
             }
             for c in answer.citations
         ],

@@ -61,7 +61,8 @@ def _source_line(c) -> str:
     title = f"<i>{escape(c.title)}</i>"
     if c.url and c.url.startswith(("http://", "https://")):
         title = f'<a href="{escape(c.url, quote=True)}">{title}</a>'
-    return f"[{c.n}] {title}" + (f", {escape(c.date)}" if c.date else "")
+    details = "".join(f", {part}" for part in (c.date and escape(c.date), c.page and f"p. {c.page}") if part)
+    return f"[{c.n}] {title}{details}"
 
 
 def source_keyboard(citations) -> InlineKeyboardMarkup | None:

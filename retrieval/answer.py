@@ -41,6 +41,7 @@ class Citation:
     passage_start: int
     date: str | None = None  # the article's publication date (YYYY-MM-DD), when known
     url: str | None = None  # where the article was published, when known
+    page: int | None = None  # the PDF page the quote starts on
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ class Answerer:
             quote = self.index.article_text(chunk.article_id)[c.start : c.end]
             if not (chunk.start <= c.start < c.end <= chunk.end) or vector_key(self.index.model, quote) != c.key:
                 continue
-            date, url = self.index.article_source(chunk.article_id)
+            source = self.index.article_source(chunk.article_id)
             citations.append(
                 Citation(
                     len(citations) + 1,
@@ -136,8 +137,9 @@ class Answerer:
                     round(c.score, 4),
                     chunk.text,
                     chunk.start,
-                    date,
-                    url,
+                    source.date,
+                    source.url,
+                    source.page_at(c.start),
                 )
             )
         return citations

@@ -10,6 +10,7 @@ Only regular files whose real path lies inside the folder are read: a symlink th
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -32,6 +33,20 @@ class Article:
     hash: str
     date: str | None = None  # publication date (YYYY-MM-DD) when the file says
     url: str | None = None  # where it was published, when the file says
+    pages: tuple[int, ...] = ()  # PDFs: the offset where each page starts
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where an article came from, for citations: its date, URL and page starts, when known."""
+
+    date: str | None = None
+    url: str | None = None
+    pages: tuple[int, ...] = ()
+
+    def page_at(self, offset: int) -> int | None:
+        """The 1-based page holding `offset`, for PDFs."""
+        return bisect.bisect_right(self.pages, offset) if self.pages else None
 
 
 @dataclass(frozen=True)
@@ -94,7 +109,7 @@ def extracted_article(article_id: str, item: extract.Extracted) -> Article:
     so a corrected title or date re-indexes the article."""
     title = item.title or Path(article_id).stem
     digest = hashlib.sha256("\0".join([title, item.date or "", item.url or "", item.text]).encode("utf-8")).hexdigest()
-    return Article(article_id, title, item.text, 0, digest, item.date, item.url)
+    return Article(article_id, title, item.text, 0, digest, item.date, item.url, item.pages)
 
 
 def load_corpus(folder: str | Path) -> tuple[list[Article], list[Skipped]]:
@@ -113,7 +128,9 @@ def load_corpus(folder: str | Path) -> tuple[list[Article], list[Skipped]]:
         if any(part.startswith(".") for part in path.relative_to(root).parts):
             continue
         real = inside(real_root, path)
-        if real is None:
+        if any(not c.isprintable() for c in article_id):
+            result = Skipped(article_id, "a file name with control characters (a newline?); rename it")
+        elif real is None:
             result = Skipped(article_id, "a link to something outside the corpus folder (or not a regular file); not read")
         elif real in seen:
             log.info("skipping %s: the same file as %s", article_id, seen[real])

@@ -48,7 +48,8 @@ def ask_until(service: Service, question: str, answered: bool, limit: float = LI
 
 def test_pages_pdfs_and_word_files_answer_with_dates_urls_and_verified_quotes(service):
     service.add("flood.html", PAGE)
-    service.add("budget.pdf", make_pdf([["The harbour bridge will be repainted in green next summer."]], {"/Title": "Harbour works"}))
+    pages = [["The port authority met on Monday."], ["The harbour bridge will be repainted in green next summer."]]
+    service.add("budget.pdf", make_pdf(pages, {"/Title": "Harbour works"}))
     service.add("zoo.docx", make_docx(["Zoo news", "The city zoo welcomed two red pandas from Nepal this week."], title="Zoo news"))
     for question, words in [
         ("Where did the council open an emergency shelter?", "school gym"),
@@ -59,6 +60,7 @@ def test_pages_pdfs_and_word_files_answer_with_dates_urls_and_verified_quotes(se
         assert not answer.abstained and words in answer.citations[0].quote, question
         c = answer.citations[0]
         assert service.answerer.index.article_text(c.article)[c.start : c.end] == c.quote
+    assert service.ask("What colour will the harbour bridge be repainted?").citations[0].page == 2
     flood = service.ask("Where did the council open an emergency shelter?").citations[0]
     assert (flood.date, flood.url) == ("2024-03-15", "https://news.example.com/2024/03/15/river-flood")
     assert "SCRIPT" not in service.answerer.index.article_text("flood.html")
@@ -183,3 +185,64 @@ def test_the_repl_adds_a_file_by_path(service, tmp_path):
     assert add_article(service, str(page)).startswith("Added “River floods the old town” as page.html")
     assert add_article(service, str(tmp_path / "nope.pdf")) == f"No such file: {tmp_path / 'nope.pdf'}"
     assert add_article(service, "").startswith("Usage")
+
+
+def test_an_index_from_before_dates_and_urls_still_answers_and_gains_them_on_update(tmp_path, encoder):
+    import sqlite3
+
+    from retrieval.backends.faiss_sqlite import DB_NAME, Index
+
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    shutil.copytree(SEEDS, corpus)
+    build(corpus, index, encoder=encoder)
+    with sqlite3.connect(index / DB_NAME) as conn:
+        for column in ("date", "url", "pages"):
+            conn.execute(f"ALTER TABLE articles DROP COLUMN {column}")
+    with Index.open(index) as old:
+        assert old.article_source(old.article_titles()[0][0]).date is None  # no columns: nothing known, no error
+    (corpus / "flood.html").write_bytes(PAGE)
+    build(corpus, index, encoder=encoder)
+    with Index.open(index) as upgraded:
+        assert upgraded.article_source("flood.html").date == "2024-03-15"
+
+
+def hostile_files() -> dict[str, bytes]:
+    import gzip
+    import io
+    import zipfile
+
+    from test_extract import make_docx
+
+    bomb = io.BytesIO(make_docx(["Title", "Body."]))
+    with zipfile.ZipFile(bomb, "a", compression=zipfile.ZIP_DEFLATED) as archive, archive.open("word/media/x.bin", "w") as member:
+        for _ in range(16):
+            member.write(bytes(1 << 20))
+    depth = 200_000
+    return {
+        "encrypted.pdf": make_pdf([["Secret plans."]], password="hunter2"),
+        "broken.pdf": b"%PDF-1.7\n" + bytes(range(256)) * 40,
+        "scanned.pdf": make_pdf([[]]),
+        "notzip.docx": b"This is not a Word file at all.",
+        "bomb.docx": bomb.getvalue(),
+        "bomb.html.gz": gzip.compress(bytes(1 << 20), 9) * 32,
+        "nested.html": b"<html><body>" + b"<div>" * depth + b"deep" + b"</div>" * depth + b"</body></html>",
+        "line\nbreak.txt": b"Title\n\nA body that would be fine.",
+    }
+
+
+def test_hostile_files_in_the_corpus_are_skipped_with_reasons_and_the_index_stays_whole(tmp_path, encoder):
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    shutil.copytree(SEEDS, corpus)
+    for name, data in hostile_files().items():
+        (corpus / name).write_bytes(data)
+    (corpus / "script.html").write_bytes(PAGE.replace(b"</article>", b"<script>while(true){}</script></article>"))
+    report = build(corpus, index, encoder=encoder)
+    reasons = {s.path: s.reason for s in report.skipped}
+    assert set(reasons) == set(hostile_files()), reasons
+    assert "encrypted" in reasons["encrypted.pdf"] and "no text layer" in reasons["scanned.pdf"]
+    assert "not a Word .docx file" in reasons["notzip.docx"] and "suspicious archive" in reasons["bomb.docx"]
+    assert "decompressed" in reasons["bomb.html.gz"] and "control characters" in reasons["line\nbreak.txt"]
+    assert report.articles == len(list(SEEDS.iterdir())) + 1  # the seeds and the page with a script
+    answerer = fake_answerer(index, encoder)
+    assert answerer.ask("Who is Aram Hamparian?").citations  # the rest answers as before
+    assert "while" not in answerer.index.article_text("script.html")  # scripts are never text, never run

@@ -14,7 +14,7 @@ from retrieval.service import Service
 from retrieval.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
-CITATION_KEYS = {"n", "article", "title", "chunk_id", "start", "end", "quote", "score", "date", "url"}
+CITATION_KEYS = {"n", "article", "title", "chunk_id", "start", "end", "quote", "score", "date", "url", "page"}
 HOSTILE = ["", "x" * 10_000, "\x00\x01\x1b[31mred\x7f", "🙂🙂🙂", "<b>bold</b> &amp; </pre><script>alert(1)</script>", "   "]
 
 

@@ -8,13 +8,14 @@ and one atomic swap of changed and removed articles.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from retrieval.chunking import Chunk
-from retrieval.corpus import Article
+from retrieval.corpus import Article, Source
 from retrieval.secrets import database_secrets, describe_database, protect
 
 
@@ -23,6 +24,15 @@ def redact(url: str) -> str:
     registered, so no log line can carry it (`retrieval.secrets`)."""
     protect(*database_secrets(url))
     return describe_database(url)
+
+
+def article_row(a: Article) -> tuple:
+    """An article as both backends store it; page starts as JSON (NULL when there are none)."""
+    return (a.id, a.title, a.text, a.hash, a.date, a.url, json.dumps(a.pages) if a.pages else None)
+
+
+def source_of(date: str | None, url: str | None, pages: str | None) -> Source:
+    return Source(date, url, tuple(json.loads(pages)) if pages else ())
 
 
 def vector_key(model: str, text: str) -> str:
@@ -126,8 +136,8 @@ class Index:
     def article_text(self, article_id: str) -> str:
         raise NotImplementedError
 
-    def article_source(self, article_id: str) -> tuple[str | None, str | None]:
-        """The article's publication date and URL, when its file said (web pages, PDFs, Word files)."""
+    def article_source(self, article_id: str) -> Source:
+        """The article's publication date, URL and page starts, when its file said (web pages, PDFs, Word files)."""
         raise NotImplementedError
 
     def stored_vectors(self, keys: list[str]) -> dict[str, np.ndarray]:

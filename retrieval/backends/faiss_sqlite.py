@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from retrieval.backends import base
-from retrieval.backends.base import ChunkRow, StoredChunk
-from retrieval.corpus import Article
+from retrieval.backends.base import ChunkRow, StoredChunk, article_row, source_of
+from retrieval.corpus import Article, Source
 from retrieval.errors import IndexProblem
 from retrieval.text import query_terms
 
@@ -29,7 +29,7 @@ SCHEMA_VERSION = 1
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS articles (
-    id TEXT PRIMARY KEY, title TEXT NOT NULL, text TEXT NOT NULL, hash TEXT NOT NULL, date TEXT, url TEXT
+    id TEXT PRIMARY KEY, title TEXT NOT NULL, text TEXT NOT NULL, hash TEXT NOT NULL, date TEXT, url TEXT, pages TEXT
 );
 CREATE TABLE IF NOT EXISTS chunks (
     rowid INTEGER PRIMARY KEY,
@@ -286,12 +286,12 @@ class Index(base.Index):
         rows = self._rows("SELECT rowid FROM chunks WHERE id = ?", (chunk_id,))
         return self.chunks([rows[0][0]]).get(rows[0][0]) if rows else None
 
-    def article_source(self, article_id: str) -> tuple[str | None, str | None]:
+    def article_source(self, article_id: str) -> Source:
         try:
-            rows = self._rows("SELECT date, url FROM articles WHERE id = ?", (article_id,))
+            rows = self._rows("SELECT date, url, pages FROM articles WHERE id = ?", (article_id,))
         except sqlite3.OperationalError:  # an index from before dates and URLs, opened read-only
-            return None, None
-        return rows[0] if rows else (None, None)
+            return Source()
+        return source_of(*rows[0]) if rows else Source()
 
     def article_text(self, article_id: str) -> str:
         text = self._texts.get(article_id)
@@ -457,8 +457,8 @@ class Writer(base.Writer):
             conn.execute("DELETE FROM chunks WHERE article_id = ?", (article_id,))
             conn.execute("DELETE FROM articles WHERE id = ?", (article_id,))
         conn.executemany(
-            "INSERT INTO articles (id, title, text, hash, date, url) VALUES (?, ?, ?, ?, ?, ?)",
-            [(a.id, a.title, a.text, a.hash, a.date, a.url) for a in articles],
+            "INSERT INTO articles (id, title, text, hash, date, url, pages) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [article_row(a) for a in articles],
         )
         for row in rows:
             cursor = conn.execute(
@@ -487,6 +487,6 @@ class Writer(base.Writer):
 def _add_source_columns(conn: sqlite3.Connection) -> None:
     """Indexes from before dates and URLs gain their columns (empty until the article is re-indexed)."""
     have = {row[1] for row in conn.execute("PRAGMA table_info(articles)")}
-    for column in ("date", "url"):
+    for column in ("date", "url", "pages"):
         if column not in have:
             conn.execute(f"ALTER TABLE articles ADD COLUMN {column} TEXT")

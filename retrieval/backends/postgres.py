@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from retrieval.backends import base
-from retrieval.backends.base import ChunkRow, StoredChunk, redact
-from retrieval.corpus import Article
+from retrieval.backends.base import ChunkRow, StoredChunk, article_row, redact, source_of
+from retrieval.corpus import Article, Source
 from retrieval.errors import IndexProblem
 from retrieval.secrets import scrub
 from retrieval.text import query_terms
@@ -284,9 +284,9 @@ class Index(base.Index):
         rows = self._rows("SELECT text FROM articles WHERE id = %s", (article_id,))
         return rows[0][0] if rows else ""
 
-    def article_source(self, article_id: str) -> tuple[str | None, str | None]:
-        rows = self._rows("SELECT date, url FROM articles WHERE id = %s", (article_id,))
-        return rows[0] if rows else (None, None)
+    def article_source(self, article_id: str) -> Source:
+        rows = self._rows("SELECT date, url, pages FROM articles WHERE id = %s", (article_id,))
+        return source_of(*rows[0]) if rows else Source()
 
     def stored_vectors(self, keys: list[str]) -> dict[str, np.ndarray]:
         if not keys:
@@ -361,8 +361,8 @@ class Writer(base.Writer):
             cur.execute("DELETE FROM term_stats WHERE df <= 0")
             cur.execute("DELETE FROM articles WHERE id = ANY(%s)", (ids,))  # chunks and embeddings cascade
             cur.executemany(
-                "INSERT INTO articles (id, title, text, hash, date, url) VALUES (%s, %s, %s, %s, %s, %s)",
-                [(a.id, a.title, a.text, a.hash, a.date, a.url) for a in articles],
+                "INSERT INTO articles (id, title, text, hash, date, url, pages) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                [article_row(a) for a in articles],
             )
             _insert_chunks(cur, rows)
             cur.execute(
