@@ -54,7 +54,7 @@ def render_passage(citation: Citation, style: Style) -> str:
     start = citation.start - citation.passage_start
     end = citation.end - citation.passage_start
     before, quote, after = citation.passage[:start], citation.passage[start:end], citation.passage[end:]
-    header = f"{style(f'[{citation.n}]', BOLD, CYAN)} {shown(citation.title)} {style(f'({shown(citation.article)}, characters {citation.start}-{citation.end})', DIM)}"
+    header = f"{style(f'[{citation.n}]', BOLD, CYAN)} {shown(citation.title)}{_dated(citation)} {style(f'({shown(citation.article)}, characters {citation.start}-{citation.end})', DIM)}"
     body = shown(before) + " " + (style(shown(quote), BOLD, UNDERLINE) if style.colour else f"»{shown(quote)}«") + " " + shown(after)
     return f"{header}\n{textwrap.fill(body, width=100, initial_indent='    ', subsequent_indent='    ')}"
 

@@ -96,11 +96,12 @@ def _enable_line_editing(history: Path) -> None:
     atexit.register(save)
 
 
-def run_interactive(service: Service, history: Path) -> None:
+def run_interactive(service: Service, history: Path, watching: bool = False) -> None:
     style = Style(sys.stdout.isatty())
     _enable_line_editing(history)
     stats = service.stats()
-    print(f"Ready: {stats.articles} articles, {stats.passages} passages. Ask a question, or /help.")
+    live = f" (watching {service.settings.corpus} for changes)" if watching else ""
+    print(f"Ready: {stats.articles} articles, {stats.passages} passages{live}. Ask a question, or /help.")
     conversation = Conversation()
     last: Answer | None = None
     while True:
@@ -179,14 +180,15 @@ def add_article(service: Service, where: str) -> str:
 def _serve(args) -> int:
     config = settings.from_args(args)
     service = Service.start(config, update=not args.no_update, progress=sys.stderr.isatty() and not args.json)
-    if not args.no_watch and not args.no_update:
+    watching = not args.no_watch and not args.no_update
+    if watching:
         service.watch()
     if args.json:
         stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
         stdout = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", write_through=True)
         run_json(service, stdin, stdout)
     else:
-        run_interactive(service, config.index / "repl_history")
+        run_interactive(service, config.index / "repl_history", watching)
     return 0
 
 

@@ -384,6 +384,7 @@ def _serve(args) -> int:
     service = Service.start(config, update=not args.no_update)
     if not args.no_watch and not args.no_update:
         service.watch()
+        log.info("watching %s for new, edited and deleted articles", config.corpus)
     app = build_application(service, config)
     try:
         asyncio.run(_serve_until_signalled(app))

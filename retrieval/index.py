@@ -166,7 +166,7 @@ def export_query_models(folder: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m retrieval.index",
-        description="Build or update the search index for a folder of .txt/.md articles. "
+        description="Build or update the search index for a folder of articles (.txt .md .html .htm .html.gz .pdf .docx). "
         "Unchanged articles are skipped; only new or edited text is embedded.",
     )
     settings.add_options(parser)

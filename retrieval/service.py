@@ -106,7 +106,8 @@ class Service:
             except Exception as exc:
                 log.error("updating the index from %s failed; still answering from the previous index: %s", self.settings.corpus, exc)
                 return None
-        log.info("index updated: %s", report.summary().replace("\n", "; "))
+        changed = report.added or report.changed or report.removed or report.skipped
+        log.log(logging.INFO if changed else logging.DEBUG, "index updated: %s", report.summary().replace("\n", "; "))
         return report
 
     def watch(self) -> threading.Thread:
@@ -118,7 +119,7 @@ class Service:
     def _watch(self) -> None:
         from watchfiles import watch
 
-        log.info("watching %s for new, edited and deleted articles", self.settings.corpus)
+        log.debug("watching %s for new, edited and deleted articles", self.settings.corpus)
         for changes in watch(self.settings.corpus, debounce=WATCH_DEBOUNCE_MS, stop_event=self._stop, raise_interrupt=False):
             if any(extract.format_of(path) for _, path in changes):
                 self.update()
