@@ -368,6 +368,7 @@ def main(argv: list[str] | None = None) -> int:
             "  TELEGRAM_API_BASE_URL   Bot API server (default https://api.telegram.org)\n"
             "  TELEGRAM_ALLOWED_USERS  comma-separated user ids allowed to ask (default: everyone)\n"
             "  TELEGRAM_ALLOWED_CHATS  comma-separated chat ids allowed to ask (default: everyone)\n"
+            "  TELEGRAM_ADMIN_USERS    comma-separated user ids who may add and /remove articles (default: nobody)\n"
             "  TELEGRAM_SEND_DEADLINE_S  how long an answer is retried while the Bot API fails (default 300)"
         ),
     )
