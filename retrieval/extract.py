@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from retrieval.cli import setup_logging
+
 if TYPE_CHECKING:
     from pypdf import DocumentInformation, PdfReader
 
@@ -336,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="files to extract")
     parser.add_argument("--json", action="store_true", help="one JSON object per file per line, for scripts")
     args = parser.parse_args(argv)
+    setup_logging(logging.ERROR)  # each file's problem is its own "error:" line below
     failed = False
     for path in args.files:
         try:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from retrieval.cli import setup_logging
 from retrieval.datasets import squad_half
 from retrieval.reader import batch_arrays, pair_text, pair_tokenizer
 from retrieval.sentences import split_sentences
@@ -275,8 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         if not path.is_file():
             parser.error(f"{path} does not exist; pass --squad/--squad2 (the data sets are in ../shared/eval/)")
     args.work.mkdir(parents=True, exist_ok=True)
-    handlers = [logging.StreamHandler(sys.stderr), logging.FileHandler(args.work / "train.log")]
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", handlers=handlers)
+    setup_logging(log_file=args.work / "train.log")
     from embeddings.encoder import _offline
 
     _offline()
