@@ -126,7 +126,12 @@ def build(
 
 
 def update_index(
-    corpus: str | Path, index: str | Path | Location, progress: bool = False, rebuild: bool = False, device: str = "auto"
+    corpus: str | Path,
+    index: str | Path | Location,
+    progress: bool = False,
+    rebuild: bool = False,
+    device: str = "auto",
+    threads: int = 2,
 ) -> BuildReport:
     """What the CLI and the bots run: build, then make sure the torch-free encoder is there.
 
@@ -139,7 +144,7 @@ def update_index(
     encoder = None
     if onnx_path(folder).exists():
         try:
-            encoder = OnnxEncoder(onnx_path(folder), threads=2)
+            encoder = OnnxEncoder(onnx_path(folder), threads=threads)
         except Exception as exc:  # a missing onnxruntime or a damaged file: torch still works
             log.warning("indexing with sentence-transformers: the ONNX encoder did not load (%s)", exc)
     report = build(corpus, index, encoder=encoder, progress=progress, rebuild=rebuild, device=device)

@@ -18,6 +18,7 @@ from retrieval.intake import Refused
 from retrieval.settings import Settings
 
 WATCH_DEBOUNCE_MS = 300  # a burst of writes (an editor's save, a copied folder) becomes one update
+UPDATE_THREADS = 1  # updates while answering embed on one core, leaving the rest to the questions
 __all__ = ["Added", "Passage", "Refused", "Service", "Stats"]
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ class Service:
             try:
                 where = backends.location(self.settings)
                 if self.encoder is None:
-                    report = update_index(self.settings.corpus, where, device=self.settings.device)
+                    report = update_index(self.settings.corpus, where, device=self.settings.device, threads=UPDATE_THREADS)
                 else:  # embedding with a given encoder: there is no exported model to keep current
                     report = build(self.settings.corpus, where, encoder=self.encoder)
             except Exception as exc:
