@@ -126,30 +126,30 @@ def build(
 
 
 def update_index(
-    corpus: str | Path,
-    index: str | Path | Location,
-    progress: bool = False,
-    rebuild: bool = False,
-    device: str = "auto",
-    threads: int = 2,
+    corpus: str | Path, index: str | Path | Location, progress: bool = False, rebuild: bool = False, device: str = "auto"
 ) -> BuildReport:
     """What the CLI and the bots run: build, then make sure the torch-free encoder is there.
 
     Once exported, the ONNX encoder also embeds later updates: 2.2x the texts/s of
     sentence-transformers here, same vectors (bench/cold_start.py), and no torch import.
     """
-    from embeddings import OnnxEncoder, onnx_path
-
     folder = backends.as_location(index).folder
-    encoder = None
-    if onnx_path(folder).exists():
-        try:
-            encoder = OnnxEncoder(onnx_path(folder), threads=threads)
-        except Exception as exc:  # a missing onnxruntime or a damaged file: torch still works
-            log.warning("indexing with sentence-transformers: the ONNX encoder did not load (%s)", exc)
-    report = build(corpus, index, encoder=encoder, progress=progress, rebuild=rebuild, device=device)
+    report = build(corpus, index, encoder=exported_encoder(folder), progress=progress, rebuild=rebuild, device=device)
     export_query_models(folder)
     return report
+
+
+def exported_encoder(folder: Path, threads: int = 2):
+    """The ONNX encoder exported into the index folder, to embed with; None (saying why) when it will not load."""
+    from embeddings import OnnxEncoder, onnx_path
+
+    if not onnx_path(folder).exists():
+        return None
+    try:
+        return OnnxEncoder(onnx_path(folder), threads=threads)
+    except Exception as exc:  # a missing onnxruntime or a damaged file: torch still works
+        log.warning("indexing with sentence-transformers: the ONNX encoder did not load (%s)", exc)
+        return None
 
 
 def export_query_models(folder: Path) -> None:

@@ -10,10 +10,11 @@ import logging
 import threading
 from dataclasses import dataclass
 
+from embeddings import Encoder
 from retrieval import backends, extract, intake
 from retrieval.answer import Answer, Answerer
 from retrieval.conversation import Conversation
-from retrieval.index import BuildReport, build, export_query_models, update_index
+from retrieval.index import BuildReport, build, export_query_models, exported_encoder, update_index
 from retrieval.intake import Refused
 from retrieval.settings import Settings
 
@@ -51,7 +52,7 @@ class Service:
     def __init__(self, settings: Settings, answerer: Answerer, encoder=None):
         self.settings = settings
         self.answerer = answerer
-        self.encoder = encoder  # what updates embed with; None: the index's exported ONNX encoder
+        self.encoder = encoder  # what updates embed with; None until the first: the index's exported ONNX encoder
         self._updating = threading.Lock()  # one update at a time: the watcher's, an upload's, a removal's
         self._stop = threading.Event()
 
@@ -99,17 +100,19 @@ class Service:
         keeps answering (every update is one swap)."""
         with self._updating:
             try:
-                where = backends.location(self.settings)
-                if self.encoder is None:
-                    report = update_index(self.settings.corpus, where, device=self.settings.device, threads=UPDATE_THREADS)
-                else:  # embedding with a given encoder: there is no exported model to keep current
-                    report = build(self.settings.corpus, where, encoder=self.encoder)
+                report = build(self.settings.corpus, backends.location(self.settings), encoder=self._encoder())
             except Exception as exc:
                 log.error("updating the index from %s failed; still answering from the previous index: %s", self.settings.corpus, exc)
                 return None
         changed = report.added or report.changed or report.removed or report.skipped
         log.log(logging.INFO if changed else logging.DEBUG, "index updated: %s", report.summary().replace("\n", "; "))
         return report
+
+    def _encoder(self):
+        """Loaded once, for every update: the exported ONNX encoder on one core, else sentence-transformers."""
+        if self.encoder is None:
+            self.encoder = exported_encoder(self.settings.index, threads=UPDATE_THREADS) or Encoder(device=self.settings.device)
+        return self.encoder
 
     def watch(self) -> threading.Thread:
         """Watches the corpus folder in a background thread and updates the index after each burst of changes."""
