@@ -130,6 +130,13 @@ def _seed_location(request, backend: str, folder: Path, encoder, reader: bool) -
     return where
 
 
+def _on_backend(request, faiss_folder: Path, tmp_path_factory, encoder, reader: bool) -> Location:
+    """The FAISS index as it is, or the same seeds indexed into a fresh Postgres database."""
+    if request.param == "faiss":
+        return Location(faiss_folder)
+    return _seed_location(request, "postgres", tmp_path_factory.mktemp("pg-seed"), encoder, reader)
+
+
 @pytest.fixture(scope="session")
 def seed_index(request, tmp_path_factory, encoder) -> Path:
     """seeds/ indexed with the fake encoder on FAISS (read-only for tests: copy it before changing anything)."""
@@ -139,9 +146,7 @@ def seed_index(request, tmp_path_factory, encoder) -> Path:
 @pytest.fixture(scope="session", params=BACKENDS)
 def seed_location(request, seed_index, tmp_path_factory, encoder) -> Location:
     """The fake-encoder seed index on each backend in turn (read-only for tests)."""
-    if request.param == "faiss":
-        return Location(seed_index)
-    return _seed_location(request, "postgres", tmp_path_factory.mktemp("pg-seed"), encoder, reader=False)
+    return _on_backend(request, seed_index, tmp_path_factory, encoder, reader=False)
 
 
 @pytest.fixture(scope="session")
@@ -166,9 +171,7 @@ def model_index(request, tmp_path_factory, model) -> Path:
 
 @pytest.fixture(scope="session", params=BACKENDS)
 def model_location(request, model_index, tmp_path_factory, model) -> Location:
-    if request.param == "faiss":
-        return Location(model_index)
-    return _seed_location(request, "postgres", tmp_path_factory.mktemp("pg-model"), model, reader=True)
+    return _on_backend(request, model_index, tmp_path_factory, model, reader=True)
 
 
 @pytest.fixture(scope="session")
