@@ -20,16 +20,16 @@ MAX_SENTENCES = 3
 # "This sentence holds the answer": a logistic model fitted on the training half of SQuAD
 # (`python -m retrieval.eval squad --split train --limit 1500 --fit`; docs/fit-sentences-train.json: 1,500 questions).
 # With the reader it shortlists the sentences the reader reads.
-SENTENCE_BIAS = -3.664
+SENTENCE_BIAS = -3.442
 SENTENCE_WEIGHTS = {
-    "cosine": 2.979,
-    "overlap": 2.938,
-    "rank": 1.975,
-    "passage": 0.313,
-    "cue": 0.254,
-    "fragment": 0.077,
-    "neighbour": -1.746,
-    "new_words": -1.396,
+    "cosine": 2.622,
+    "overlap": 3.077,
+    "rank": 1.917,
+    "passage": 0.308,
+    "cue": 0.279,
+    "fragment": 0.022,
+    "neighbour": -1.679,
+    "new_words": -1.569,
 }
 SENTENCE_MARGIN = 3.0  # further sentences join the best one when within this many logits of it
 SENTENCE_FLOOR = -2.0  # ... and likely enough on their own (about 12 %)

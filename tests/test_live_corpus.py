@@ -246,3 +246,11 @@ def test_hostile_files_in_the_corpus_are_skipped_with_reasons_and_the_index_stay
     answerer = fake_answerer(index, encoder)
     assert answerer.ask("Who is Aram Hamparian?").citations  # the rest answers as before
     assert "while" not in answerer.index.article_text("script.html")  # scripts are never text, never run
+
+
+def test_a_failed_update_is_logged_and_the_previous_index_keeps_answering(service, caplog):
+    shutil.rmtree(service.settings.corpus)  # the folder vanished (an unmounted share)
+    with caplog.at_level("ERROR"):
+        assert service.update() is None
+    assert "still answering from the previous index" in caplog.text and "does not exist" in caplog.text
+    assert service.ask("Who is Aram Hamparian?").citations
