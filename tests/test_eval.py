@@ -75,6 +75,7 @@ def tiny_squad(tmp_path):
     return path
 
 
+@pytest.mark.slow  # exports the reader (torch)
 def test_squad_eval_end_to_end(tiny_squad, tmp_path, encoder):
     result = eval_squad(str(tiny_squad), tmp_path / "work", encoder, split="all")
     assert result["n_questions"] == 4 and result["n_chunks"] == 2
@@ -87,12 +88,13 @@ def test_squad_eval_end_to_end(tiny_squad, tmp_path, encoder):
 
 
 def test_holdout_eval_counts_both_halves(tiny_squad, tmp_path, encoder):
-    result = eval_holdout(str(tiny_squad), tmp_path / "work", encoder, split="all")
+    result = eval_holdout(str(tiny_squad), tmp_path / "work", encoder, split="all", reader=False)
     assert result["counts"] == {"out_of_corpus": 2, "in_corpus": 2, "unanswerable": 0}
     assert 0.0 <= result["abstain_out_of_corpus"] <= 1.0
     assert 0.0 <= result["false_abstain_in_corpus"] <= 1.0
 
 
+@pytest.mark.slow  # exports the reader (torch)
 def test_splits_keep_each_article_in_one_half(tiny_squad, tmp_path, encoder):
     from retrieval.datasets import squad_half
 
