@@ -174,7 +174,7 @@ def add_article(service: Service, where: str) -> str:
                 return f"{where} is larger than {MAX_ADD_BYTES // 2**20} MB"
     except Refused as exc:
         return f"Not added: {exc}"
-    return f"Added “{added.title}” as {added.article} ({added.passages} passages)."
+    return f"Added “{added.title}” as {added.article} ({added.passages} passage{'s' * (added.passages != 1)})."
 
 
 def _serve(args) -> int:
@@ -183,6 +183,8 @@ def _serve(args) -> int:
     watching = not args.no_watch and not args.no_update
     if watching:
         service.watch()
+    if not args.verbose:  # from here each change gets one "index updated" line, not the indexer's steps
+        logging.getLogger("retrieval.index").setLevel(logging.WARNING)
     if args.json:
         stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
         stdout = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", write_through=True)

@@ -88,7 +88,7 @@ async def link(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def _added(context: ContextTypes.DEFAULT_TYPE, chat_id: int, added) -> None:
     log.info("chat %s: added %s (%d passages)", chat_id, added.article, added.passages)
-    text = f"Added “{added.title}” as {added.article} ({added.passages} passages). Ask me about it."
+    text = f"Added “{added.title}” as {added.article} ({added.passages} passage{'s' * (added.passages != 1)}). Ask me about it."
     await reply(context, chat_id, text, f"added note to chat {chat_id}")
 
 
