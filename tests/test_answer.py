@@ -159,3 +159,21 @@ def test_a_headline_that_restates_the_question_is_not_the_answer(tmp_path, model
     assert all(c.quote != "Acme Q2 2020 revenue." for c in revenue.citations)
     winner = answerer.ask("Who won the 2021 race?")
     assert not winner.abstained and "Jane Doe" in winner.citations[0].quote
+
+
+def test_a_weak_quote_from_another_article_does_not_join_the_answer():
+    from retrieval.backends import StoredChunk
+    from retrieval.choice import Candidate, pick
+    from retrieval.search import Hit
+
+    def candidate(article: str, score: float, text: str) -> Candidate:
+        chunk = StoredChunk(1, "c" + article, article, "Title", 0, len(text), text, ((0, len(text)),), ("k",))
+        features = {"restates": 0.0}
+        return Candidate(Hit(chunk, 1.0, 0.5, 1.0, 0.5, 0.5, (0.5,)), 0, len(text), "k", features, score)
+
+    best = candidate("a.txt", 5.0, "The ministers met in Moscow on Friday.")
+    same = candidate("a.txt", 1.0, "They agreed to a ceasefire after ten hours.")
+    weak_other = candidate("b.txt", -1.0, "Some of them are doctors and activists.")
+    strong_other = candidate("c.txt", 2.0, "The talks in Moscow were hosted by Russia.")
+    assert pick([best, weak_other, same], with_reader=True) == [best, same]
+    assert pick([best, strong_other, same], with_reader=True) == [best, strong_other, same]
