@@ -180,9 +180,7 @@ def add_article(service: Service, where: str) -> str:
 def _serve(args) -> int:
     config = settings.from_args(args)
     service = Service.start(config, update=not args.no_update, progress=sys.stderr.isatty() and not args.json)
-    watching = not args.no_watch and not args.no_update
-    if watching:
-        service.watch()
+    watching = not args.no_watch and not args.no_update and service.watch() is not None
     if not args.verbose:  # from here each change gets one "index updated" line, not the indexer's steps
         logging.getLogger("retrieval.index").setLevel(logging.WARNING)
     if args.json:

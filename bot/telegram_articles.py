@@ -20,7 +20,7 @@ log = logging.getLogger("bot.telegram")
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # what the Bot API lets a bot download
 PAGE_SIZE = 10
-LINK = re.compile(r"\s*https?://\S+\s*")
+LINK = re.compile(r"^\s*https?://\S+\s*$")  # the whole message is one link
 NOT_ADMIN = "Sorry, only this bot's admins can add or remove articles."
 TOO_BIG = "That file is over 20 MB, more than Telegram lets a bot download. Please send a smaller one."
 REMOVE_USAGE = "Send /remove N, where N is an article's number in /articles (or its file name)."

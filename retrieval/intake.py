@@ -47,11 +47,12 @@ def fetch_article(url: str) -> tuple[str, bytes]:
 
 
 def find(corpus: Path, article: str) -> Path | None:
-    """The file of an indexed article (its id, a path inside the corpus); None for anything else."""
+    """The file of an indexed article (its id, a path inside the corpus; a link itself, not what it
+    points to); None for anything else."""
     if any(UNSAFE_NAME.search(part) for part in article.split("/")):
         return None
-    root = corpus.resolve()
-    return inside(root, root / article)
+    path = corpus / article
+    return path if inside(corpus.resolve(), path) else None
 
 
 def safe_name(name: str) -> str:

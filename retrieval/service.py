@@ -114,8 +114,12 @@ class Service:
             self.encoder = exported_encoder(self.settings.index, threads=UPDATE_THREADS) or Encoder(device=self.settings.device)
         return self.encoder
 
-    def watch(self) -> threading.Thread:
-        """Watches the corpus folder in a background thread and updates the index after each burst of changes."""
+    def watch(self) -> threading.Thread | None:
+        """Watches the corpus folder in a background thread and updates the index after each burst of
+        changes; None (saying why) when there is no folder to watch."""
+        if not self.settings.corpus.is_dir():
+            log.warning("not watching %s: no such folder", self.settings.corpus)
+            return None
         thread = threading.Thread(target=self._watch, name="corpus-watch", daemon=True)
         thread.start()
         return thread
@@ -124,15 +128,19 @@ class Service:
         from watchfiles import watch
 
         log.debug("watching %s for new, edited and deleted articles", self.settings.corpus)
-        for changes in watch(self.settings.corpus, debounce=WATCH_DEBOUNCE_MS, stop_event=self._stop, raise_interrupt=False):
-            if any(extract.format_of(path) for _, path in changes):
-                self.update()
+        try:
+            for changes in watch(self.settings.corpus, debounce=WATCH_DEBOUNCE_MS, stop_event=self._stop, raise_interrupt=False):
+                if any(extract.format_of(path) for _, path in changes):
+                    self.update()
+        except Exception as exc:  # the folder went away, or the OS ran out of watches: answering goes on
+            log.error("stopped watching %s (%s); restart to pick up new articles", self.settings.corpus, exc)
 
     def add(self, name: str, data: bytes) -> Added:
         """Saves a file into the corpus folder (after checking that it reads) and indexes it: one
         article's embeddings, not a rebuild. Raises Refused saying why."""
         path, item = intake.save(self.settings.corpus, name, data)
-        self.update()
+        if self.update() is None:
+            raise Refused(f"{path.name} was saved, but indexing it failed (the log says why); the next update retries it")
         return Added(path.name, item.title or path.stem, self.answerer.index.passages_of(path.name))
 
     def add_url(self, url: str) -> Added:

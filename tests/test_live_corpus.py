@@ -254,3 +254,20 @@ def test_a_failed_update_is_logged_and_the_previous_index_keeps_answering(servic
         assert service.update() is None
     assert "still answering from the previous index" in caplog.text and "does not exist" in caplog.text
     assert service.ask("Who is Aram Hamparian?").citations
+
+
+def test_removing_a_linked_article_removes_the_link_not_its_target(service):
+    target = service.settings.corpus / "sub" / "real.txt"
+    target.parent.mkdir()
+    target.write_text("Real article\n\nThe real article says the bridge opened in 1911.\n", encoding="utf-8")
+    (service.settings.corpus / "link.txt").symlink_to(target)
+    service.update()
+    assert service.remove("link.txt")
+    assert target.exists() and not (service.settings.corpus / "link.txt").exists()
+
+
+def test_no_folder_means_no_watcher_and_a_warning(service, caplog):
+    shutil.rmtree(service.settings.corpus)
+    with caplog.at_level("WARNING"):
+        assert service.watch() is None
+    assert "not watching" in caplog.text

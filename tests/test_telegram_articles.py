@@ -117,8 +117,11 @@ def test_an_admins_link_is_fetched_and_added_and_a_strangers_link_is_a_question(
             added = (await replies(api, ADMIN))[0]
             api.send(STRANGER, f"{site}/report.pdf")
             answered = (await replies(api, STRANGER))[0]
-            return added, answered
+            api.send(ADMIN, f"Where is the shelter in {site}/flood.html?")  # a link inside a question
+            question = (await replies(api, ADMIN, 2))[1]
+            return added, answered, question
 
-    added, answered = run(scenario())
+    added, answered, question = run(scenario())
+    assert not plain(question).startswith(("Added", "Not added"))
     assert plain(added).startswith("Added “River floods the old town” as 127.0.0.1-flood.html")
     assert not plain(answered).startswith("Added") and not list(options["corpus"].glob("*report*"))
