@@ -55,10 +55,10 @@ def _add(args) -> int:
         print(f"added {path.name}: {item.title or path.stem}")
         if feed:
             seen.setdefault(feed, []).append(url)
+    if seen:  # before indexing: a failed update must not make the next run save the same items again
+        _write_json(seen_path, seen)
     if len(wanted) > failed:
         print(update_index(config.corpus, backends.location(config), device=config.device).summary())
-    if seen:
-        _write_json(seen_path, seen)
     return 1 if failed else 0
 
 
