@@ -10,7 +10,6 @@ Only regular files whose real path lies inside the folder are read: a symlink th
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from retrieval import extract
 from retrieval.errors import SetupError
 
 MAX_BYTES = extract.MAX_BYTES
+EXTRACTED_KEPT = 10_000  # files remembered by content hash, so an update re-reads the folder but re-parses only what changed
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class Source:
 
     def page_at(self, offset: int) -> int | None:
         """The 1-based page holding `offset`, for PDFs."""
-        return bisect.bisect_right(self.pages, offset) if self.pages else None
+        return extract.page_of(self.pages, offset)
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ def read_article(path: Path, article_id: str) -> Article | Skipped:
         if extract.format_of(path.name) in ("text", "markdown"):
             article = parse_article(article_id, extract.decode(data))
         else:
-            article = extracted_article(article_id, extract.extract(path.name, data))
+            article = extracted_article(article_id, _extract(path.name, data))
     except extract.ExtractionError as exc:
         return Skipped(article_id, str(exc))
     except Exception as exc:  # a parser's own failure on a hostile file: skip it, never stop the build
@@ -102,6 +102,22 @@ def read_article(path: Path, article_id: str) -> Article | Skipped:
     if not article.text[article.body_start :].strip():
         return Skipped(article_id, "has a title line but no body")
     return article
+
+
+_extracted: dict[tuple[str | None, str], extract.Extracted] = {}
+
+
+def _extract(name: str, data: bytes) -> extract.Extracted:
+    """`extract.extract`, remembered by format and content hash: a live update scans every file, and
+    parsing a web page costs about 25 ms where hashing it costs well under one."""
+    key = (extract.format_of(name), hashlib.sha256(data).hexdigest())
+    item = _extracted.get(key)
+    if item is None:
+        item = extract.extract(name, data)
+        if len(_extracted) >= EXTRACTED_KEPT:
+            _extracted.pop(next(iter(_extracted)))  # the oldest
+        _extracted[key] = item
+    return item
 
 
 def extracted_article(article_id: str, item: extract.Extracted) -> Article:

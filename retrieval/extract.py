@@ -61,13 +61,16 @@ class Extracted:
 
     def page_at(self, offset: int) -> int | None:
         """The 1-based page a citation offset falls on, so a PDF quote can say where to look."""
-        if not self.pages or not 0 <= offset <= len(self.text):
-            return None
-        return bisect.bisect_right(self.pages, offset)
+        return page_of(self.pages, offset) if 0 <= offset <= len(self.text) else None
 
     def as_json(self) -> dict[str, str | None]:
         keys = ("file", "format", "title", "author", "date", "url", "text")
         return {key: getattr(self, key) for key in keys}
+
+
+def page_of(pages: tuple[int, ...], offset: int) -> int | None:
+    """The 1-based page whose start is the last at or before `offset`; None without pages."""
+    return bisect.bisect_right(pages, offset) if pages else None
 
 
 class ExtractionError(ValueError):

@@ -63,10 +63,6 @@ class Settings:
             raise SettingsError("QA_BACKEND=postgres needs DATABASE_URL, e.g. postgresql://user:password@host:5432/dbname")
 
 
-def env_name(name: str) -> str:
-    return next(f.metadata["env"] for f in fields(Settings) if f.name == name)
-
-
 def load(environ: dict[str, str] | None = None, overrides: dict | None = None, dotenv: Path | None = None) -> Settings:
     """The settings from `environ` (default: the process environment over `.env`), then `overrides`
     (already typed, from command-line options). Raises SettingsError listing every bad value."""

@@ -104,3 +104,19 @@ def test_splitting_a_long_article_is_linear(tmp_path):
     chunks = chunk_article(article)
     assert time.perf_counter() - started < 20  # seconds; linear splitting takes well under one
     assert chunks[-1].end == len(text.rstrip())
+
+
+def test_a_rescan_parses_only_the_pages_that_changed(tmp_path, monkeypatch):
+    from retrieval import extract
+
+    parsed = []
+    real = extract.extract
+    monkeypatch.setattr(extract, "extract", lambda name, data: parsed.append(name) or real(name, data))
+    page = "<html><head><title>{t}</title></head><body><article><p>{t} reopened its doors this week after a long repair.</p></article></body></html>"
+    for name in ("a.html", "b.html"):
+        (tmp_path / name).write_text(page.format(t=f"Library {name}"), encoding="utf-8")
+    load_corpus(tmp_path)
+    (tmp_path / "b.html").write_text(page.format(t="Museum b"), encoding="utf-8")
+    articles, _ = load_corpus(tmp_path)
+    assert sorted(parsed) == ["a.html", "b.html", "b.html"]  # a.html unchanged: parsed once
+    assert [a.title for a in articles] == ["Library a.html", "Museum b"]
